@@ -1,0 +1,58 @@
+# Tetrad: `make demo` (install, mini benchmark, dvc repro, where the results are) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tetrad-installed
+PYTHON ?= python3
+# Real weights are imported from here when the folder exists (offline machines, a colleague's copy).
+WEIGHTS_FROM ?= ../shared/upstream-data
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export DVC_NO_ANALYTICS := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export PATH := $(abspath $(BIN)):$(PATH)
+
+SYSTEM_TOOLS := espeak-ng:espeak-ng aplay:alsa-utils
+
+.PHONY: help install system-deps demo test params bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+system-deps: ## the Debian packages the mini benchmark needs (espeak-ng, alsa-utils)
+	@missing=""; for pair in $(SYSTEM_TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || exit 1; \
+	  else echo "missing system packages:$$missing -- install them (e.g. sudo apt-get install$$missing) and re-run"; exit 1; fi; \
+	fi
+
+install: $(STAMP) ## create .venv and install pinned requirements (once; again only when they change)
+$(STAMP): requirements.txt pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $@
+
+demo: install ## build the mini benchmark and run the whole pipeline on it (CPU, offline)
+	@if [ -d "$(WEIGHTS_FROM)" ]; then $(BIN)/tetrad weights import "$(WEIGHTS_FROM)"; \
+	  else echo "no $(WEIGHTS_FROM): layers without real weights run demo-random weights"; fi
+	$(BIN)/tetrad demo-weights
+	@mkdir -p weights/audio weights/semantic
+	$(BIN)/dvc repro
+	@$(BIN)/tetrad where
+
+test: install ## run the test suite (CPU, offline)
+	$(BIN)/python -m pytest -q
+
+params: install ## regenerate params.yaml from conf/ (commit it; a test fails when they drift)
+	$(BIN)/tetrad params
+
+bench: install ## time each stage on the mini benchmark (reports/bench.md)
+	$(BIN)/python -m tetrad.bench --out reports/bench.md
+
+clean: ## remove generated data, caches and runs (keeps weights and .venv)
+	rm -rf data/mini data/*/cache data/*/scores mlflow.db mlruns mlartifacts .dvc/cache .dvc/tmp

@@ -1,0 +1,111 @@
+"""Detect stage library: score every cached unit with one detector, batch by batch, keeping every video."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import torch
+from tqdm import tqdm
+
+from tetrad import schemas
+from tetrad.io import read_table
+from tetrad.layers.base import Detector, Unit
+from tetrad.layers.units import UnitError
+
+log = logging.getLogger(__name__)
+
+
+def status_score(video_id: str, detector: str, status: str, error: str | None) -> dict:
+    return {"video_id": video_id, "unit_idx": -1, "detector": detector, "logit": None, "p_fake": None,
+            "t_start_s": None, "t_end_s": None, "compute_s": None, "status": status, "error": error}
+
+
+def cut_units(detector: Detector, cache: pd.DataFrame) -> tuple[list[Unit], list[dict]]:
+    """Units of every video in a cache shard, and status rows for the videos that have none."""
+    name = detector.spec.name
+    units: list[Unit] = []
+    failed: list[dict] = []
+    for vid, rows in cache.groupby("video_id", sort=True):
+        if (rows["status"] != schemas.OK).all():
+            first = rows.iloc[0]
+            failed.append(status_score(str(vid), name, first["status"], first["error"]))
+            continue
+        try:
+            units.extend(detector.make_units(rows))
+        except UnitError as exc:
+            log.info("%s", exc)
+            failed.append(status_score(str(vid), name, exc.status, str(exc)))
+    return units, failed
+
+
+def batches(units: list[Unit], batch_size: int) -> Iterable[list[Unit]]:
+    """Batches of equal-shape units, so no input is ever padded."""
+    by_shape: dict[tuple, list[Unit]] = defaultdict(list)
+    for unit in units:
+        by_shape[unit.data.shape].append(unit)
+    for group in by_shape.values():
+        for i in range(0, len(group), batch_size):
+            yield group[i:i + batch_size]
+
+
+def score_units(detector: Detector, units: list[Unit], batch_size: int, bar: tqdm) -> list[dict]:
+    device = next(detector.parameters()).device
+    rows: list[dict] = []
+    for batch in batches(units, batch_size):
+        start = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                logits = detector(detector.preprocess(batch).to(device)).float().cpu()
+        except (RuntimeError, ValueError) as exc:
+            log.error("%s: batch of %d units failed: %s", detector.spec.name, len(batch), exc)
+            rows += [status_score(u.video_id, detector.spec.name, schemas.ERROR,
+                                  f"{u.video_id}: model failed ({type(exc).__name__}: {exc})") for u in batch]
+            continue
+        per_unit = (time.perf_counter() - start) / len(batch)
+        rows += [_unit_row(detector.spec.name, u, float(l), per_unit) for u, l in zip(batch, logits)]
+        bar.update(len(batch))
+    return rows
+
+
+def _unit_row(detector: str, unit: Unit, logit: float, compute_s: float) -> dict:
+    return {"video_id": unit.video_id, "unit_idx": unit.unit_idx, "detector": detector, "logit": logit,
+            "p_fake": float(torch.sigmoid(torch.tensor(logit))), "t_start_s": unit.t_start_s,
+            "t_end_s": unit.t_end_s, "compute_s": compute_s, "status": schemas.OK, "error": None}
+
+
+def finalise(rows: list[dict], manifest_ids: Iterable[str], detector: str) -> pd.DataFrame:
+    """Every manifest video appears: a failed batch keeps only its status rows; absent videos get one."""
+    table = pd.DataFrame(rows, columns=schemas.SCORES.names)
+    bad = set(table.loc[table["status"] != schemas.OK, "video_id"])
+    table = table[(table["status"] != schemas.OK) | ~table["video_id"].isin(bad)]
+    table = table.drop_duplicates(["video_id", "unit_idx"])
+    absent = sorted(set(manifest_ids) - set(table["video_id"]))
+    extra = [status_score(v, detector, schemas.ERROR, f"{v}: not found in the extract cache") for v in absent]
+    table = pd.concat([table, pd.DataFrame(extra, columns=schemas.SCORES.names)], ignore_index=True)
+    return table.sort_values(["video_id", "unit_idx"], ignore_index=True)
+
+
+def score_cache(detector: Detector, manifest: pd.DataFrame, shards: list[Path], batch_size: int) -> pd.DataFrame:
+    """Score a whole cache shard by shard (memory stays bounded by one shard)."""
+    name = detector.spec.name
+    rows: list[dict] = []
+    bar = tqdm(desc=f"detect {name}", unit="unit")
+    for shard in shards:
+        cache = read_table(shard, schema_for(detector.spec.input_kind))
+        units, failed = cut_units(detector, cache)
+        rows += failed
+        bar.total = (bar.total or 0) + len(units)
+        rows += score_units(detector, units, batch_size, bar)
+    bar.close()
+    log.info("%s: read %d cache shards for %d manifest videos", name, len(shards), len(manifest))
+    return finalise(rows, manifest["video_id"], name)
+
+
+def schema_for(kind: str) -> pa.Schema:
+    return {"audio": schemas.AUDIO}.get(kind, schemas.FRAMES)

@@ -1,0 +1,88 @@
+"""The only Parquet IO of the project: validated reads, atomic writes, shards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
+
+
+class SchemaError(ValueError):
+    """A table does not match its declared schema."""
+
+
+def to_table(df: pd.DataFrame, schema: pa.Schema, where: str = "table") -> pa.Table:
+    """Cast a DataFrame to `schema` exactly: missing or extra columns and null keys are errors."""
+    missing = [n for n in schema.names if n not in df.columns]
+    extra = [c for c in df.columns if c not in schema.names]
+    if missing or extra:
+        raise SchemaError(f"{where}: missing columns {missing}, unexpected columns {extra}")
+    try:
+        table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        raise SchemaError(f"{where}: cannot cast to schema: {exc}") from exc
+    table.validate(full=True)
+    for field in schema:
+        if not field.nullable and table.column(field.name).null_count:
+            raise SchemaError(f"{where}: column {field.name!r} has nulls")
+    return table
+
+
+def write_table(df: pd.DataFrame | pa.Table, path: Path, schema: pa.Schema) -> Path:
+    """Write a Parquet file atomically: a temp name in the same folder, then rename."""
+    path = Path(path)
+    table = df if isinstance(df, pa.Table) else to_table(df, schema, where=str(path))
+    if not table.schema.equals(schema):
+        table = table.cast(schema)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_table(path: Path | list[Path], schema: pa.Schema) -> pd.DataFrame:
+    """Read one file or several shards and check they carry exactly `schema`'s columns."""
+    paths = [Path(p) for p in (path if isinstance(path, list) else [path])]
+    if not paths:
+        return schema.empty_table().to_pandas()
+    tables = []
+    for p in paths:
+        table = pq.read_table(p)
+        if set(table.schema.names) != set(schema.names):
+            raise SchemaError(f"{p}: columns {table.schema.names} differ from the expected {schema.names}")
+        tables.append(table.select(schema.names).cast(schema))
+    return pa.concat_tables(tables).to_pandas()
+
+
+def write_json(obj: Any, path: Path) -> Path:
+    """Write JSON atomically (sorted keys, indented) so reruns are byte-identical."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """Short sha256 of a JSON-serialisable object; keys caches by their parameters."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,119 @@
+"""The detector contract (DESIGN.md §4): a spec, a CPU preprocess, and a forward giving one logit per unit."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not match the module tree; the message names the file."""
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    name: str
+    layer: str  # audio | visual | lip | semantic
+    input_kind: str  # cache kind the extract stage must produce: audio | frames | faces | mouths
+    reduce: str  # unit -> video rule (tetrad.aggregate.reduce)
+    label: str  # what the stored `logit` means and how P(fake) follows from it
+    weights: Mapping[str, str]  # slot -> default weights-registry name
+    checkpoint_format: str
+    upstream: str  # repo@commit
+    licence: str
+    paper: str
+    input_size: tuple[int, ...] = ()
+    normalisation: str = ""
+    variants: tuple[str, ...] = ("full", "tiny")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One scoring unit: an audio window, a frame, a face, a clip."""
+
+    video_id: str
+    unit_idx: int
+    t_start_s: float
+    t_end_s: float
+    data: np.ndarray = field(repr=False)
+
+
+class Detector(nn.Module):
+    """Base class: subclasses set `spec`, build their module tree, and implement the methods below."""
+
+    spec: ClassVar[DetectorSpec]
+
+    def make_units(self, rows: Any) -> list[Unit]:
+        """Cut one video's cache rows (a DataFrame) into scoring units."""
+        raise NotImplementedError
+
+    def preprocess(self, units: list[Unit]) -> torch.Tensor:
+        """CPU, pure, batched: units of equal shape -> model input."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One logit per unit, fake = positive: P(fake) = sigmoid(logit)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_weights(cls, weights: Mapping[str, Path], variant: str, options: Mapping[str, Any]) -> Detector:
+        raise NotImplementedError
+
+    @classmethod
+    def write_demo_weights(cls, slot: str, path: Path, variant: str, seed: int) -> None:
+        """Write a random-initialised checkpoint for `slot` in the exact upstream format."""
+        raise NotImplementedError
+
+
+def is_torchscript_archive(path: Path) -> bool:
+    """TorchScript archives (e.g. OpenAI's ViT-L-14.pt) carry compiled code next to the pickled data."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(n.split("/", 2)[1:2] == ["code"] for n in zf.namelist() if n.count("/") >= 2)
+
+
+def load_checkpoint(path: Path, key: str | None = None) -> dict[str, torch.Tensor]:
+    """Read a state dict safely (weights_only=True, CPU), optionally from under `key` ({"model": ...})."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated / foreign files
+        raise CheckpointError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
+    if key is not None:
+        if not isinstance(obj, Mapping) or key not in obj:
+            found = sorted(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
+            raise CheckpointError(f"{path}: expected a dict with key {key!r}, found {found}")
+        obj = obj[key]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
+    return dict(obj)
+
+
+def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
+    """Strict load with an error listing missing/unexpected/mis-shaped keys and naming the file."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sorted(set(own) & set(state)) if own[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        raise CheckpointError(
+            f"{path}: does not match {type(module).__name__}: "
+            f"{len(missing)} missing keys {_head(missing)}, {len(unexpected)} unexpected keys {_head(unexpected)}"
+            + (f", {len(shapes)} shape mismatches {_head(shapes)}" if shapes else "")
+        )
+    module.load_state_dict(state, strict=True)
+
+
+def _head(items: list[str], n: int = 5) -> str:
+    return "[" + ", ".join(items[:n]) + (", ..." if len(items) > n else "") + "]"

@@ -1,0 +1,141 @@
+"""Semantic layer: UniversalFakeDetect (Ojha et al., CVPR 2023): frozen CLIP ViT-L/14 image tower + one linear head.
+
+Backbone checkpoint: OpenAI's `ViT-L-14.pt` (a TorchScript archive of fp16 tensors) or the same keys as a plain
+state dict. As upstream, weights are rounded to fp16 on load and the model computes in fp32. Head checkpoint:
+UFD's `fc_weights.pth`, keys `weight` [1, 768] and `bias` [1]. The head sees the unnormalised projected
+embedding (`encode_image`), never an L2-normalised one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg, build_model_from_openai_state_dict
+from open_clip.model import convert_weights_to_fp16
+from torch import nn
+from torchvision.transforms.v2 import functional as TF
+
+from tetrad.layers.base import CheckpointError, Detector, DetectorSpec, Unit, is_torchscript_archive
+from tetrad.layers.base import load_checkpoint, load_strict
+from tetrad.layers.registry import register_detector
+from tetrad.layers.units import image_units
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+_OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+# (embed_dim, vision layers, vision width, patch, text width, text layers, vocab)
+_ARCH = {"full": (768, 24, 1024, 14, 768, 12, 49408), "tiny": (768, 2, 64, 14, 64, 1, 1000)}
+
+
+@register_detector
+class UFDDetector(Detector):
+    spec = DetectorSpec(
+        name="ufd_clip_vitl14",
+        layer="semantic",
+        input_kind="frames",
+        reduce="mean_prob",
+        label="logit = fc(encode_image(x)), 1 = fake; P(fake) = sigmoid(logit)",
+        weights={"backbone": "clip_vitl14", "head": "ufd_fc"},
+        checkpoint_format="backbone: OpenAI CLIP ViT-L-14.pt (TorchScript or state dict); head: {weight, bias}",
+        upstream="Yuheng-Li/UniversalFakeDetect@1abc486",
+        licence="MIT (code and head, WisconsinAIVision@76a0e3e); CLIP weights MIT (OpenAI)",
+        paper="Towards Universal Fake Image Detectors that Generalize Across Generative Models (CVPR 2023)",
+        input_size=(3, 224, 224),
+        normalisation="RGB/255, CLIP mean/std",
+    )
+
+    def __init__(self, backbone: nn.Module, head: nn.Linear) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.fc = head
+
+    @classmethod
+    def from_weights(cls, weights: Mapping[str, Path], variant: str, options: Mapping[str, Any]) -> UFDDetector:
+        if options:
+            raise ValueError(f"layer.semantic.options: ufd_clip_vitl14 takes no options, got {sorted(options)}")
+        backbone = load_clip_visual(Path(weights["backbone"]), variant)
+        head = nn.Linear(backbone.output_dim, 1)
+        load_strict(head, load_checkpoint(Path(weights["head"])), Path(weights["head"]))
+        return cls(backbone, head)
+
+    def make_units(self, rows: pd.DataFrame) -> list[Unit]:
+        return image_units(str(rows["video_id"].iloc[0]), rows)
+
+    def preprocess(self, units: list[Unit]) -> torch.Tensor:
+        batch = torch.from_numpy(np.stack([u.data for u in units])).permute(0, 3, 1, 2)
+        return TF.normalize(batch.float() / 255.0, CLIP_MEAN, CLIP_STD)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.backbone(x)).squeeze(1)
+
+    @classmethod
+    def write_demo_weights(cls, slot: str, path: Path, variant: str, seed: int) -> None:
+        torch.manual_seed(seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if slot == "backbone":
+            torch.save(openai_state_dict(random_clip(variant)), path)
+        elif slot == "head":
+            head = nn.Linear(_ARCH[variant][0], 1)
+            nn.init.normal_(head.weight, 0.0, 0.25)  # like the real head's spread (L2 ~6 over 768 inputs)
+            nn.init.zeros_(head.bias)
+            torch.save(head.state_dict(), path)
+        else:
+            raise KeyError(f"ufd_clip_vitl14 has no weight slot {slot!r}")
+
+
+def read_openai_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """OpenAI ships a TorchScript archive; users may also have a plain state dict with the same keys."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    if is_torchscript_archive(path):
+        try:
+            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+        except Exception as exc:
+            raise CheckpointError(f"{path}: cannot read TorchScript archive ({exc})") from None
+    return load_checkpoint(path)
+
+
+def load_clip_visual(path: Path, variant: str) -> nn.Module:
+    """The CLIP image tower in fp32, after the fp16 rounding upstream applies on load."""
+    state = read_openai_state_dict(path)
+    if "visual.proj" not in state:
+        raise CheckpointError(f"{path}: not an OpenAI CLIP ViT state dict (no 'visual.proj'; keys {sorted(state)[:5]})")
+    try:
+        model = build_model_from_openai_state_dict(state, quick_gelu=True, cast_dtype=torch.float16)
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: does not match CLIP: {str(exc).splitlines()[0][:500]}") from None
+    visual = model.visual.float()
+    if variant == "full":
+        _check_vitl14(visual, path)
+    return visual
+
+
+def _check_vitl14(visual: nn.Module, path: Path) -> None:
+    width, layers = visual.conv1.weight.shape[0], len(visual.transformer.resblocks)
+    patch, dim = visual.conv1.weight.shape[-1], visual.output_dim
+    if (width, layers, patch, dim) != (1024, 24, 14, 768):
+        raise CheckpointError(f"{path}: expected ViT-L/14 (width 1024, 24 layers, patch 14, dim 768), "
+                              f"got width {width}, {layers} layers, patch {patch}, dim {dim}")
+
+
+def random_clip(variant: str) -> CLIP:
+    embed, v_layers, v_width, patch, t_width, t_layers, vocab = _ARCH[variant]
+    vision = CLIPVisionCfg(layers=v_layers, width=v_width, patch_size=patch, image_size=224)
+    text = CLIPTextCfg(context_length=77, vocab_size=vocab, width=t_width, heads=max(1, t_width // 64),
+                       layers=t_layers)
+    return CLIP(embed, vision_cfg=vision, text_cfg=text, quick_gelu=True)
+
+
+def openai_state_dict(model: CLIP) -> dict[str, torch.Tensor]:
+    """The OpenAI file layout: fp16 where OpenAI converts, plus its three integer entries."""
+    convert_weights_to_fp16(model)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["input_resolution"] = torch.tensor(model.visual.image_size[0])
+    state["context_length"] = torch.tensor(model.context_length)
+    state["vocab_size"] = torch.tensor(model.vocab_size)
+    return state

@@ -1,0 +1,50 @@
+"""Cutting cache rows into scoring units (shared by detectors of the same input kind)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tetrad.layers.base import Unit
+
+
+class UnitError(Exception):
+    """A video cannot be cut into units; carries the status to record (e.g. too_short)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def audio_windows(video_id: str, wave: np.ndarray, sr: int, window_s: float, min_s: float) -> list[Unit]:
+    """Equal-length windows so a batch never needs padding (wav2vec2 mean-pools without a mask).
+
+    Rule: windows of `window_s` with stride `window_s` from t = 0; when the clip is longer than one window
+    and a tail remains, one last window is aligned to the clip's end (it overlaps the previous one) so every
+    window has the same length and no sample is dropped. A clip shorter than one window is one window of the
+    whole clip; a clip shorter than `min_s` is too short to score.
+    """
+    n, win = len(wave), int(round(window_s * sr))
+    if n < int(round(min_s * sr)):
+        raise UnitError("too_short", f"{video_id}: audio is {n / sr:.2f} s, shorter than min_s={min_s} s")
+    if n <= win:
+        starts = [0]
+        win = n
+    else:
+        starts = list(range(0, n - win + 1, win))
+        if starts[-1] + win < n:
+            starts.append(n - win)
+    return [Unit(video_id, i, s / sr, (s + win) / sr, wave[s:s + win]) for i, s in enumerate(starts)]
+
+
+def image_units(video_id: str, rows: pd.DataFrame) -> list[Unit]:
+    """One unit per cached image (frame or face crop), in frame order."""
+    ok = rows[rows["status"] == "ok"].sort_values(["frame_idx", "face_idx"])
+    units = []
+    for i, row in enumerate(ok.itertuples(index=False)):
+        shape = (int(row.height), int(row.width), int(row.channels))
+        image = np.frombuffer(row.image, dtype=np.uint8).reshape(shape)
+        units.append(Unit(video_id, i, float(row.pts_s), float(row.pts_s), image))
+    if not units:
+        raise UnitError("error", f"{video_id}: no decoded images in the cache")
+    return units

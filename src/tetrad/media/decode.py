@@ -1,0 +1,112 @@
+"""Decode a media file once: audio resampled to mono float32 and a chosen set of RGB frames, in one demux pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import librosa
+import numpy as np
+
+AUDIO_ONLY_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus"}
+
+
+class MediaError(Exception):
+    """A file cannot be decoded; `status` is what the row records (decode_error, no_audio, ...)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Decoded:
+    path: Path
+    sample_rate: int | None = None
+    audio: np.ndarray | None = None  # mono float32
+    n_frames: int = 0
+    fps: float = 0.0
+    frames: list[tuple[int, float, np.ndarray]] = field(default_factory=list)  # (index, pts_s, RGB uint8 HWC)
+    errors: dict[str, MediaError] = field(default_factory=dict)  # per stream ("audio", "video"): why it is absent
+
+
+def frame_indices(n_total: int, n_pick: int) -> list[int]:
+    """Uniformly spaced frame indices, linspace(0, N-1, n) truncated to int, as SBI and UFD-style sampling do."""
+    if n_total <= 0:
+        return []
+    return sorted(set(np.linspace(0, n_total - 1, n_pick, endpoint=True, dtype=int).tolist()))
+
+
+def decode(path: Path, sample_rate: int | None, pick: Callable[[int], list[int]] | None) -> Decoded:
+    """Decode audio (when sample_rate is set) and the frames chosen by pick(n_frames), reading the file once."""
+    path = Path(path)
+    if path.suffix.lower() in AUDIO_ONLY_SUFFIXES and pick is None:
+        return _decode_audio_file(path, sample_rate)
+    try:
+        with av.open(str(path)) as container:
+            return _demux(container, path, sample_rate, pick)
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, ValueError, IndexError) as exc:
+        raise MediaError("decode_error", f"{path}: cannot decode ({type(exc).__name__}: {exc})") from None
+
+
+def _demux(container: av.container.InputContainer, path: Path, sample_rate: int | None,
+           pick: Callable[[int], list[int]] | None) -> Decoded:
+    audio_s = container.streams.audio[0] if container.streams.audio else None
+    video_s = container.streams.video[0] if container.streams.video else None
+    out = Decoded(path, sample_rate=sample_rate)
+    if sample_rate and audio_s is None:
+        out.errors["audio"] = MediaError("no_audio", f"{path}: no audio stream")
+        sample_rate = None
+    if pick and video_s is None:
+        out.errors["video"] = MediaError("decode_error", f"{path}: no video stream")
+        pick = None
+    wanted: set[int] = set()
+    if pick and video_s is not None:
+        out.n_frames = video_s.frames or _count_packets(path)
+        out.fps = float(video_s.average_rate or 0)
+        wanted = set(pick(out.n_frames))
+    streams = [s for s, use in ((audio_s, bool(sample_rate)), (video_s, bool(wanted))) if s is not None and use]
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate) if sample_rate else None
+    chunks: list[np.ndarray] = []
+    index = 0
+    for packet in container.demux(streams):
+        for frame in packet.decode():
+            if isinstance(frame, av.AudioFrame):
+                chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(frame))
+            else:
+                if index in wanted:
+                    out.frames.append((index, float(frame.time or 0.0), frame.to_ndarray(format="rgb24")))
+                index += 1
+    if resampler is not None:
+        chunks.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(None))
+        out.audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    _check_complete(out, wanted, index, path)
+    return out
+
+
+def _check_complete(out: Decoded, wanted: set[int], decoded: int, path: Path) -> None:
+    if wanted and len(out.frames) < len(wanted):
+        out.errors["video"] = MediaError(
+            "decode_error", f"{path}: only {decoded} of {out.n_frames} video frames could be decoded")
+    if out.audio is not None and out.audio.size == 0:
+        out.errors["audio"] = MediaError("no_audio", f"{path}: audio stream holds no samples")
+
+
+def _count_packets(path: Path) -> int:
+    """Containers without a frame count in the header: count video packets (demux only, no decode)."""
+    with av.open(str(path)) as container:
+        return sum(1 for p in container.demux(video=0) if p.size)
+
+
+def _decode_audio_file(path: Path, sample_rate: int | None) -> Decoded:
+    try:
+        wave, sr = librosa.load(path, sr=sample_rate, mono=True)
+    except Exception as exc:  # soundfile/audioread raise many types
+        raise MediaError("decode_error", f"{path}: cannot decode audio ({type(exc).__name__}: {exc})") from None
+    if wave.size == 0:
+        raise MediaError("no_audio", f"{path}: audio file holds no samples")
+    return Decoded(path, sample_rate=int(sr), audio=wave.astype(np.float32))

@@ -1,0 +1,193 @@
+"""Typed, frozen configuration: one dataclass per conf group.
+
+`params.yaml` (composed from `conf/` by Hydra) is read with OmegaConf and turned into these dataclasses by
+`load_params`, which rejects unknown keys and wrong types with the full key name. Library code only ever
+sees the dataclasses, never a DictConfig.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+LAYERS = ("audio", "visual", "lip", "semantic")
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, missing or has a bad value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DatasetParams:
+    name: str = "mini"  # names the data/<name>/ and reports/<name>/ folders
+    adapter: str = "mini"  # registered dataset adapter (tetrad.datasets)
+    root: str = "data/mini/raw"
+    split: str | None = None  # keep only this split when the dataset defines splits
+    limit: int | None = None  # keep the first N rows (after split), for quick runs
+    options: dict[str, Any] = field(default_factory=dict)  # adapter-specific options
+
+
+@dataclass(frozen=True)
+class AudioExtractParams:
+    sample_rate: int = 16000
+
+
+@dataclass(frozen=True)
+class FramesExtractParams:
+    n_frames: int = 16  # uniformly spaced: linspace(0, N-1, n_frames)
+    size: int = 224
+    mode: str = "resize_crop"  # resize_crop (short side to `resize`, centre crop) | center_crop (upstream eval)
+    resize: int = 256
+
+
+@dataclass(frozen=True)
+class ExtractParams:
+    kinds: list[str] = field(default_factory=lambda: ["audio", "frames"])
+    audio: AudioExtractParams = field(default_factory=AudioExtractParams)
+    frames: FramesExtractParams = field(default_factory=FramesExtractParams)
+    shard_size: int = 8  # videos per Parquet shard: the unit of resume
+    workers: int = 2  # decoding processes
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    detector: str = ""  # registered detector name (tetrad.layers)
+    input: str = ""  # extract cache kind it reads: audio | frames (must be one of extract.kinds)
+    weights: dict[str, str] = field(default_factory=dict)  # slot -> weights-registry name or file path
+    variant: str = "full"  # "tiny" only in tests
+    batch_size: int = 8
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    options: dict[str, Any] = field(default_factory=dict)  # detector-specific, checked by its Options class
+
+
+@dataclass(frozen=True)
+class AggregateParams:
+    threshold: float = 0.5  # decision threshold on P(fake) for ACC / balanced ACC
+    fail_fast: float = 0.9  # cascade stops after the first layer when its P(fake) >= this
+    cascade_first: str = "audio"  # the layer the cascade runs first
+    missing: str = "abstain"  # abstain | impute | drop (how fusion treats a layer without a score)
+    seed_weights: dict[str, float] = field(
+        default_factory=lambda: {"audio": 0.30, "visual": 0.25, "lip": 0.25, "semantic": 0.20}
+    )
+    folds: int = 3  # grouped k-fold for tuned fusions (out-of-fold scores are reported)
+    weight_grid_step: float = 0.1  # simplex grid step of the tuned_weights search
+    bootstrap: int = 1000  # grouped bootstrap resamples for confidence intervals
+    ci: float = 0.95
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class WeightsParams:
+    dir: str = "weights"
+    allow_demo: bool = False  # fall back to random demo checkpoints when real ones are missing
+
+
+@dataclass(frozen=True)
+class MlflowParams:
+    enabled: bool = True
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "tetrad"
+
+
+@dataclass(frozen=True)
+class Params:
+    experiment: str = "benchmark"  # name of the conf/experiment preset, recorded in reports
+    dataset: DatasetParams = field(default_factory=DatasetParams)
+    layer: dict[str, LayerParams] = field(default_factory=dict)  # the enabled layers (conf/layer/<layer>/)
+    extract: ExtractParams = field(default_factory=ExtractParams)
+    aggregate: AggregateParams = field(default_factory=AggregateParams)
+    weights: WeightsParams = field(default_factory=WeightsParams)
+    mlflow: MlflowParams = field(default_factory=MlflowParams)
+
+
+_CHOICES = {
+    "extract.frames.mode": ("resize_crop", "center_crop"),
+    "aggregate.missing": ("abstain", "impute", "drop"),
+    "extract.kinds": ("audio", "frames"),
+}
+
+
+def build(cls: type, data: Any, key: str = "") -> Any:
+    """Build dataclass `cls` from plain data, naming the full key of any unknown or badly typed value."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{key or '<root>'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key {_join(key, unknown[0])!r} (known: {sorted(names)})")
+    values = {name: _coerce(hints[name], data[name], _join(key, name)) for name in data}
+    return cls(**values)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _coerce(next(a for a in args if a is not type(None)), value, key)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, _join(key, str(k))) for k, v in value.items()}
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(args[0], v, key) for v in value]
+    return _scalar(tp, value, key)
+
+
+def _scalar(tp: Any, value: Any, key: str) -> Any:
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{key}: {value!r} is not one of {_CHOICES[key]}")
+    return value
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def validate(params: Params) -> Params:
+    """Cross-field checks that a type alone cannot express."""
+    for name, layer in params.layer.items():
+        if name not in LAYERS:
+            raise ConfigError(f"layer.{name}: unknown layer (known: {LAYERS})")
+        if not layer.detector:
+            raise ConfigError(f"layer.{name}.detector: layer {name!r} is enabled but names no detector")
+        if layer.input not in params.extract.kinds:
+            raise ConfigError(f"layer.{name}.input: {layer.input!r} is not extracted (extract.kinds: "
+                              f"{params.extract.kinds})")
+    if not 0.0 <= params.aggregate.threshold <= 1.0:
+        raise ConfigError(f"aggregate.threshold: {params.aggregate.threshold} is outside [0, 1]")
+    if not 0.0 <= params.aggregate.fail_fast <= 1.0:
+        raise ConfigError(f"aggregate.fail_fast: {params.aggregate.fail_fast} is outside [0, 1]")
+    if params.aggregate.folds < 2:
+        raise ConfigError(f"aggregate.folds: needs at least 2, got {params.aggregate.folds}")
+    return params
+
+
+def params_from_dict(data: dict[str, Any]) -> Params:
+    return validate(build(Params, data))
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read params.yaml (interpolations resolved) into validated frozen dataclasses."""
+    data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    try:
+        return params_from_dict(data)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,106 @@
+"""Glue shared by the DVC stages: where each table lives, logging, and resolving a layer's weights."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tetrad import weights as wm
+from tetrad.layers import detector_class
+from tetrad.params import LayerParams, Params
+
+log = logging.getLogger(__name__)
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
+               "HF_HUB_DISABLE_TELEMETRY": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+def setup(verbose: bool = False) -> None:
+    """Logging for stage scripts and the CLI; nothing here may reach for the network."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("urllib3", "filelock", "alembic", "matplotlib", "PIL", "numba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every file of one dataset's run (DESIGN.md §2)."""
+
+    dataset: str
+    root: Path = Path(".")
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data" / self.dataset
+
+    @property
+    def manifest(self) -> Path:
+        return self.data / "manifest.parquet"
+
+    def cache(self, kind: str) -> Path:
+        return self.data / "cache" / kind
+
+    def scores(self, layer: str) -> Path:
+        return self.data / "scores" / f"{layer}.parquet"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports" / self.dataset
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    paths: dict[str, Path]  # slot -> file or directory
+    sources: dict[str, str]  # slot -> "real" | "demo-random"
+    sha256: dict[str, str | None]
+
+    @property
+    def provenance(self) -> str:
+        return "demo-random" if "demo-random" in self.sources.values() else "real"
+
+
+def resolve_layer_weights(layer: LayerParams, params: Params) -> LayerWeights:
+    """Each weight slot from the weights manager (registry name) or a user's own path."""
+    resolved = {slot: wm.resolve(value, Path(params.weights.dir), allow_demo=params.weights.allow_demo)
+                for slot, value in layer.weights.items()}
+    for slot, r in resolved.items():
+        log.info("%s/%s: %s weights %s", layer.detector, slot, r.source, r.path)
+    return LayerWeights({s: r.path for s, r in resolved.items()}, {s: r.source for s, r in resolved.items()},
+                        {s: r.sha256 for s, r in resolved.items()})
+
+
+def write_demo_weights(params: Params, seed: int = 0) -> list[Path]:
+    """Random checkpoints in the exact upstream format for every configured slot that has no real file."""
+    written = []
+    for layer in params.layer.values():
+        cls = detector_class(layer.detector)
+        for slot, name in layer.weights.items():
+            entry = wm.REGISTRY.get(name)
+            if entry is None or wm.verify_entry(entry, Path(params.weights.dir)).status != "missing":
+                continue
+            target = wm.path_for(entry, Path(params.weights.dir), demo=True)
+            if target.exists():
+                continue
+            log.info("writing demo-random %s/%s (%s variant) to %s", layer.detector, slot, layer.variant, target)
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+            cls.write_demo_weights(slot, tmp, layer.variant, seed)
+            os.replace(tmp, target)  # a killed write never leaves a half checkpoint under the real name
+            written.append(target)
+    return written
+
+
+def run_info(detector: Any, weights: LayerWeights, device: str) -> dict[str, Any]:
+    """What the aggregate stage needs to know about a detect run: detector, weights provenance, device."""
+    spec = detector.spec
+    return {"detector": spec.name, "layer": spec.layer, "reduce": spec.reduce, "label": spec.label,
+            "upstream": spec.upstream, "weights": weights.provenance,
+            "weights_sources": weights.sources, "weights_sha256": weights.sha256,
+            "weights_paths": {k: str(v) for k, v in weights.paths.items()},
+            "device": str(next(detector.parameters()).device), "device_requested": device}

@@ -1,0 +1,78 @@
+"""Parquet schemas of every table the pipeline writes, defined once (DESIGN.md §5).
+
+Labels are int8 with 0 = real, 1 = fake. Every manifest row reaches every downstream table; a row that could
+not be processed carries a `status` other than "ok" and a one-line `error`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+OK = "ok"
+NO_AUDIO = "no_audio"
+NO_FACE = "no_face"
+TOO_SHORT = "too_short"
+DECODE_ERROR = "decode_error"
+ERROR = "error"
+STATUSES = (OK, NO_AUDIO, NO_FACE, TOO_SHORT, DECODE_ERROR, ERROR)
+
+_STATUS = [
+    pa.field("status", pa.string(), nullable=False),  # one of STATUSES
+    pa.field("error", pa.string()),  # one line naming the file and the problem; null when ok
+]
+
+MANIFEST = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),  # dataset-relative path without extension; an id only
+        pa.field("path", pa.string(), nullable=False),  # absolute path of the media file
+        pa.field("label", pa.int8(), nullable=False),  # 1 when anything in the file is fake
+        pa.field("audio_label", pa.int8()),  # modality-true label of the audio track, null when unknown
+        pa.field("video_label", pa.int8()),  # modality-true label of the pictures, null when unknown
+        pa.field("category", pa.string()),  # dataset category (FakeAVCeleb A-D), null when none
+        pa.field("method", pa.string()),  # manipulation method, "real" for real files
+        pa.field("group", pa.string(), nullable=False),  # identity/source: never split across tuning folds
+        pa.field("split", pa.string()),  # train/val/test where the dataset defines one
+        pa.field("sha256", pa.string()),  # of the media file, when the adapter computed it
+        *_STATUS,
+    ]
+)
+
+AUDIO = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("sample_rate", pa.int32(), nullable=False),
+        pa.field("num_samples", pa.int64(), nullable=False),
+        pa.field("waveform", pa.list_(pa.float32())),  # mono, [-1, 1]; null when status != ok
+        *_STATUS,
+    ]
+)
+
+FRAMES = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("frame_idx", pa.int32(), nullable=False),  # index in decode order; -1 on a status-only row
+        pa.field("face_idx", pa.int16(), nullable=False),  # -1 for whole-frame crops
+        pa.field("pts_s", pa.float64()),  # presentation time of the frame
+        pa.field("box", pa.list_(pa.float32())),  # x0, y0, x1, y1 in source pixels (face crops only)
+        pa.field("landmarks", pa.list_(pa.float32())),  # flattened (x, y) pairs (face crops only)
+        pa.field("image", pa.binary()),  # raw uint8 HWC pixels
+        pa.field("height", pa.int16()),
+        pa.field("width", pa.int16()),
+        pa.field("channels", pa.int8()),
+        *_STATUS,
+    ]
+)
+
+SCORES = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("unit_idx", pa.int32(), nullable=False),  # window / frame / clip index; -1 on a status-only row
+        pa.field("detector", pa.string(), nullable=False),
+        pa.field("logit", pa.float32()),  # the detector's own score (see its spec for the convention)
+        pa.field("p_fake", pa.float32()),  # probability that the unit is fake, in [0, 1]
+        pa.field("t_start_s", pa.float64()),
+        pa.field("t_end_s", pa.float64()),
+        pa.field("compute_s", pa.float64()),  # this unit's share of the measured model time
+        *_STATUS,
+    ]
+)

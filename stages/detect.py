@@ -1,0 +1,33 @@
+"""DVC stage `detect@<layer>`: one detector over a dataset's cache -> data/<dataset>/scores/<layer>.parquet."""
+
+import argparse
+import logging
+
+from tetrad import schemas
+from tetrad.detect import score_cache
+from tetrad.io import read_table, write_json, write_table
+from tetrad.layers import create_detector
+from tetrad.params import load_params
+from tetrad.pipeline import Paths, resolve_layer_weights, run_info, setup
+
+log = logging.getLogger("stages.detect")
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--layer", required=True)
+    args = parser.parse_args()
+    setup()
+    params = load_params()
+    cfg = params.layer[args.layer]
+    paths = Paths(params.dataset.name)
+    weights = resolve_layer_weights(cfg, params)
+    detector = create_detector(cfg.detector, weights.paths, cfg.variant, cfg.options, cfg.device)
+    if weights.provenance == "demo-random":
+        log.warning("layer %s runs DEMO-RANDOM weights: its scores mean nothing", args.layer)
+    manifest = read_table(paths.manifest, schemas.MANIFEST)
+    shards = sorted(paths.cache(cfg.input).glob("part-*.parquet"))
+    scores = score_cache(detector, manifest, shards, cfg.batch_size)
+    out = write_table(scores, paths.scores(args.layer), schemas.SCORES)
+    write_json(run_info(detector, weights, cfg.device), paths.scores(args.layer).with_suffix(".json"))
+    per_video = scores.groupby("video_id")["status"].first().value_counts().to_dict()
+    log.info("wrote %s: %d units, per-video status %s", out, int((scores["status"] == "ok").sum()), per_video)
