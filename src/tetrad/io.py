@@ -86,3 +86,18 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_frame(df: pd.DataFrame, path: Path) -> Path:
+    """Atomic Parquet write of a report table whose columns vary with the run (e.g. videos.parquet)."""
+    return write_table(pa.Table.from_pandas(df, preserve_index=False), path,
+                       pa.Table.from_pandas(df, preserve_index=False).schema)
+
+
+def write_text(text: str, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path

@@ -104,3 +104,25 @@ def run_info(detector: Any, weights: LayerWeights, device: str) -> dict[str, Any
             "weights_sources": weights.sources, "weights_sha256": weights.sha256,
             "weights_paths": {k: str(v) for k, v in weights.paths.items()},
             "device": str(next(detector.parameters()).device), "device_requested": device}
+
+
+def modality_label(layer: str) -> str:
+    """Audio is scored against the audio track's own label, picture layers against the video's."""
+    return "audio_label" if layer == "audio" else "video_label"
+
+
+def run_tags(infos: dict[str, dict[str, Any]], manifest_sha: str, experiment: str) -> dict[str, str]:
+    """MLflow tags: code, pipeline, data and weights provenance."""
+    from tetrad.io import file_sha256
+    from tetrad.tracking import git_sha
+
+    lock = Path("dvc.lock")
+    tags = {"git_sha": git_sha(), "dvc_lock_sha256": file_sha256(lock) if lock.is_file() else "none",
+            "manifest_sha256": manifest_sha, "experiment": experiment,
+            "weights": "demo-random" if any(i["weights"] == "demo-random" for i in infos.values()) else "real"}
+    for layer, info in infos.items():
+        tags[f"weights.{layer}"] = info["weights"]
+        tags[f"detector.{layer}"] = info["detector"]
+        for slot, sha in info["weights_sha256"].items():
+            tags[f"sha256.{layer}.{slot}"] = sha or "unknown"
+    return tags

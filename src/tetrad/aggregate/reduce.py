@@ -1,0 +1,95 @@
+"""Unit-level scores (windows, frames, faces, clips) to one score per video.
+
+Each detector has its own published way of turning unit scores into a video score; using the wrong one shifts
+the reported numbers, so the rule is named explicitly by the caller (from the detector's spec).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from tetrad.schemas import ERROR, OK
+
+RULES = ("mean_prob", "mean_logit_sigmoid", "max_face_mean_frame")
+REDUCED_COLUMNS = ["video_id", "p_fake", "logit", "n_units", "compute_s", "status", "error"]
+
+
+def _mean_prob(units: pd.DataFrame) -> pd.DataFrame:
+    """Average the unit probabilities (and, for reference, the unit logits)."""
+    out = units.groupby("video_id")[["p_fake", "logit"]].mean()
+    return out.assign(n_units=units.groupby("video_id").size())
+
+
+def _mean_logit_sigmoid(units: pd.DataFrame) -> pd.DataFrame:
+    """Average logits, then squash (LipForensics): differs from averaging sigmoids when units disagree."""
+    logit = units.groupby("video_id")["logit"].mean()
+    return pd.DataFrame({"p_fake": expit(logit), "logit": logit, "n_units": units.groupby("video_id").size()})
+
+
+def _max_face_mean_frame(units: pd.DataFrame) -> pd.DataFrame:
+    """The most suspicious face of each frame, then the mean over frames (SBI).
+
+    Taking the max inside a frame means one manipulated face among bystanders still flags the frame.
+    """
+    per_frame = units.groupby(["video_id", "frame_idx"])[["p_fake", "logit"]].max()
+    out = per_frame.groupby(level="video_id").mean()
+    return out.assign(n_units=units.groupby("video_id").size())
+
+
+_REDUCERS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    "mean_prob": _mean_prob,
+    "mean_logit_sigmoid": _mean_logit_sigmoid,
+    "max_face_mean_frame": _max_face_mean_frame,
+}
+
+
+def _usable_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """Units that count: status ok and carrying the score the rule averages (an ok row without it adds nothing)."""
+    needed = "logit" if rule == "mean_logit_sigmoid" else "p_fake"
+    units = scores[(scores["status"] == OK) & scores[needed].notna()]
+    cols = ["video_id", "p_fake", "logit"] + (["frame_idx"] if rule == "max_face_mean_frame" else [])
+    return units[cols].astype({"p_fake": "float64", "logit": "float64"})
+
+
+def _first_failure(scores: pd.DataFrame) -> pd.DataFrame:
+    """Status and error of each video's first failing row, kept as a pair (groupby.first would mix rows)."""
+    failing = scores[scores["status"] != OK]
+    return failing.drop_duplicates("video_id", keep="first").set_index("video_id")[["status", "error"]]
+
+
+def reduce_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """One row per video_id in `scores`: video p_fake/logit by `rule`, n_units used, summed compute_s, status.
+
+    A video without a usable unit keeps the status and error of its first failing row and NaN scores, so
+    the failure reaches the report instead of silently vanishing.
+    """
+    if rule not in _REDUCERS:
+        raise ValueError(f"unknown reduce rule {rule!r}; expected one of {RULES}")
+    if rule == "max_face_mean_frame" and "frame_idx" not in scores.columns:
+        raise ValueError("reduce rule 'max_face_mean_frame' needs a 'frame_idx' column in the unit scores")
+    ids = pd.Index(sorted(scores["video_id"].unique()), name="video_id")
+    units = _usable_units(scores, rule)
+    agg = _REDUCERS[rule](units) if len(units) else pd.DataFrame(columns=["p_fake", "logit", "n_units"])
+    out = agg.reindex(ids)
+    out["n_units"] = out["n_units"].fillna(0).astype("int64")
+    # min_count=0: a video whose rows carry no time (e.g. a status-only row) spent 0 s of model time.
+    out["compute_s"] = pd.to_numeric(scores["compute_s"]).groupby(scores["video_id"]).sum(min_count=0)
+    out["compute_s"] = out["compute_s"].astype("float64")
+    return _attach_status(out, _first_failure(scores)).reset_index()[REDUCED_COLUMNS]
+
+
+def _attach_status(out: pd.DataFrame, failure: pd.DataFrame) -> pd.DataFrame:
+    """ok where at least one unit counted; otherwise the first failure (or an explicit error if none)."""
+    scored = out["n_units"] > 0
+    fail = failure.reindex(out.index)
+    status = np.where(scored, OK, fail["status"].fillna(ERROR).astype(object))
+    fallback = out.index.to_series().map(lambda v: f"{v}: no unit with status ok and a score")
+    error = np.where(scored, None, fail["error"].astype(object).where(fail["status"].notna(), fallback))
+    out = out.astype({"p_fake": "float64", "logit": "float64"})
+    out.loc[~scored, ["p_fake", "logit"]] = np.nan
+    return out.assign(status=pd.Series(status, index=out.index, dtype=object),
+                      error=pd.Series(error, index=out.index, dtype=object))

@@ -1,0 +1,70 @@
+"""Human-readable report of one dataset's evaluation (reports/<dataset>/report.md) and the console summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DEMO_WARNING = ("**{layers}: DEMO-RANDOM weights.** These layers ran randomly initialised checkpoints "
+                "(no real weights were found); their scores, and every fusion that uses them, mean nothing.")
+_COLS = ("auc", "ap", "acc", "balanced_acc", "eer", "tpr_at_fpr_1pct")
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _with_ci(block: Mapping[str, Any], key: str) -> str:
+    lo, hi = block.get(f"{key}_ci_low"), block.get(f"{key}_ci_high")
+    ci = f" [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and hi is not None else ""
+    return _fmt(block.get(key)) + ci
+
+
+def demo_layers(metrics: Mapping[str, Any]) -> list[str]:
+    return [name for name, block in metrics["layers"].items() if block.get("weights") == "demo-random"]
+
+
+def render_markdown(metrics: Mapping[str, Any]) -> str:
+    lines = [f"# Tetrad report: {metrics['dataset']}", "",
+             f"{metrics['n_videos']} videos, {metrics['n_scored']} with a fused score; threshold "
+             f"{metrics['threshold']}, missing layers: {metrics['missing']}, experiment: {metrics.get('experiment')}.",
+             ""]
+    if demo := demo_layers(metrics):
+        lines += [DEMO_WARNING.format(layers=", ".join(demo)), ""]
+    lines += ["## Layers (each against its modality-true label), 95% grouped-bootstrap CI", "",
+              "| layer | detector | weights | label | coverage | " + " | ".join(_COLS) + " |",
+              "|---" * (5 + len(_COLS)) + "|"]
+    for name, b in metrics["layers"].items():
+        lines.append(f"| {name} | {b.get('detector')} | {b.get('weights')} | {b.get('label')} | "
+                     f"{_fmt(b.get('coverage'))} | " + " | ".join(_with_ci(b, c) for c in _COLS) + " |")
+    lines += ["", "## Fusion (against `label`; tuned fusions are out-of-fold, grouped folds)", "",
+              "| fusion | " + " | ".join(_COLS) + " | note |", "|---" * (len(_COLS) + 2) + "|"]
+    for name, b in metrics["fused"].items():
+        lines.append(f"| {name} | " + " | ".join(_with_ci(b, c) for c in _COLS) + f" | {b.get('reason') or ''} |")
+    c = metrics["cascade"]
+    lines += ["", "## Fail-fast cascade", "",
+              f"Stop after `{c.get('first')}` when P(fake) >= {c.get('fail_fast')}: trigger rate "
+              f"{_fmt(c.get('trigger_rate'))}, AUC {_with_ci(c, 'auc')}, ACC {_with_ci(c, 'acc')}, "
+              f"GPU time saved {_fmt(c.get('gpu_time_saved_frac'))}. {c.get('note') or ''}".rstrip(), ""]
+    return "\n".join(lines) + _status_section(metrics)
+
+
+def _status_section(metrics: Mapping[str, Any]) -> str:
+    lines = ["", "## Coverage and statuses", ""]
+    for name, b in metrics["layers"].items():
+        lines.append(f"- {name}: {b.get('n_ok')} of {metrics['n_videos']} videos scored; {b.get('statuses')}")
+    return "\n".join(lines) + "\n"
+
+
+def console_summary(metrics: Mapping[str, Any]) -> list[str]:
+    out = []
+    for name, b in metrics["layers"].items():
+        tag = "DEMO-RANDOM weights (scores mean nothing)" if b.get("weights") == "demo-random" else "real weights"
+        out.append(f"  {name:9s} {b.get('detector'):20s} AUC {_with_ci(b, 'auc'):22s} coverage "
+                   f"{_fmt(b.get('coverage'))}  {tag}")
+    seed = metrics["fused"].get("seed_weights", {})
+    out.append(f"  fused     seed_weights         AUC {_with_ci(seed, 'auc')}")
+    c = metrics["cascade"]
+    out.append(f"  cascade   trigger rate {_fmt(c.get('trigger_rate'))}, AUC {_with_ci(c, 'auc')}, "
+               f"GPU time saved {_fmt(c.get('gpu_time_saved_frac'))}")
+    return out

@@ -1,0 +1,123 @@
+"""Extract on the mini benchmark: every row reaches every cache with a status, and a killed run resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tetrad import schemas
+from tetrad.datasets import build_manifest
+from tetrad.extract import extract
+from tetrad.io import read_table, write_table
+from tetrad.params import DatasetParams, ExtractParams, FramesExtractParams
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ExtractParams(frames=FramesExtractParams(n_frames=2), shard_size=4, workers=1)
+
+
+@pytest.fixture(scope="module")
+def manifest(mini_root) -> pd.DataFrame:
+    return build_manifest(DatasetParams(root=str(mini_root)))
+
+
+@pytest.fixture(scope="module")
+def caches(manifest, tmp_path_factory) -> dict[str, pd.DataFrame]:
+    out = tmp_path_factory.mktemp("cache")
+    dirs = {k: out / k for k in ("audio", "frames")}
+    extract(manifest, ["audio", "frames"], PARAMS, dirs)
+    return {k: read_table(sorted(d.glob("part-*.parquet")), {"audio": schemas.AUDIO}.get(k, schemas.FRAMES))
+            for k, d in dirs.items()}
+
+
+def by_video(table: pd.DataFrame) -> pd.Series:
+    return table.groupby("video_id")["status"].first()
+
+
+def test_every_manifest_row_reaches_every_cache(manifest, caches):
+    for table in caches.values():
+        assert set(table["video_id"]) == set(manifest["video_id"])
+
+
+def test_faulty_files_get_statuses_and_one_line_errors(caches):
+    audio, frames = by_video(caches["audio"]), by_video(caches["frames"])
+    assert audio["faulty/truncated"] == "decode_error" and frames["faulty/truncated"] == "decode_error"
+    assert audio["faulty/no_audio"] == "no_audio" and frames["faulty/no_audio"] == "ok"
+    assert audio["faulty/short"] == "ok" and audio["faulty/no_face"] == "ok"
+    errors = caches["audio"].set_index("video_id")["error"]
+    assert "truncated.mp4" in errors["faulty/truncated"] and "\n" not in errors["faulty/truncated"]
+    assert "no audio stream" in errors["faulty/no_audio"]
+
+
+def test_audio_is_16k_mono_float(caches):
+    ok = caches["audio"][caches["audio"]["status"] == "ok"].set_index("video_id")
+    assert (ok["sample_rate"] == 16000).all()
+    assert ok.loc["faulty/short", "num_samples"] == pytest.approx(0.6 * 16000, rel=0.05)
+    assert all(len(w) == n for w, n in zip(ok["waveform"], ok["num_samples"]))
+    assert all(-1.0 <= min(w) and max(w) <= 1.0 for w in ok["waveform"])
+
+
+def test_frames_are_uniform_224_rgb(caches):
+    ok = caches["frames"][caches["frames"]["status"] == "ok"]
+    assert set(zip(ok["height"], ok["width"], ok["channels"])) == {(224, 224, 3)}
+    assert ok.groupby("video_id").size().eq(2).all()
+    first = ok[ok["video_id"] == "clips/s0_A"].sort_values("frame_idx")
+    assert first["frame_idx"].iloc[0] == 0 and first["pts_s"].iloc[0] == 0.0
+
+
+def _project(tmp: Path, manifest: pd.DataFrame) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["extract"].update(shard_size=2, workers=1)
+    params["extract"]["frames"]["n_frames"] = 2
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    write_table(manifest, tmp / "data/mini/manifest.parquet", schemas.MANIFEST)
+    return tmp
+
+
+def _run_stage(project: Path, kill_after_shards: int | None = None) -> None:
+    cmd = [sys.executable, str(ROOT / "stages/extract.py")]
+    proc = subprocess.Popen(cmd, cwd=project, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    if kill_after_shards is None:
+        assert proc.wait(timeout=300) == 0
+        return
+    audio = project / "data/mini/cache/audio"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(audio.glob("part-*.parquet"))) < kill_after_shards:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _read_cache(project: Path) -> dict[str, pd.DataFrame]:
+    out = {}
+    for kind, schema in (("audio", schemas.AUDIO), ("frames", schemas.FRAMES)):
+        files = sorted((project / "data/mini/cache" / kind).glob("part-*.parquet"))
+        out[kind] = read_table(files, schema)
+    return out
+
+
+@pytest.mark.slow
+def test_killed_extract_resumes_to_the_same_result(manifest, tmp_path):
+    killed = _project(tmp_path / "killed", manifest)
+    _run_stage(killed, kill_after_shards=3)
+    partial = sorted((killed / "data/mini/cache/audio").glob("part-*.parquet"))
+    assert 3 <= len(partial) < 14, "the kill should land midway"
+    written = {p.name: p.stat().st_mtime_ns for p in partial}
+    _run_stage(killed)
+    kept = {p.name: p.stat().st_mtime_ns for p in (killed / "data/mini/cache/audio").glob("part-*.parquet")}
+    assert all(kept[name] == mtime for name, mtime in written.items()), "finished shards must not be redone"
+    assert not list((killed / "data/mini/cache").rglob("*.tmp")), "no temp file may survive"
+    clean = _project(tmp_path / "clean", manifest)
+    _run_stage(clean)
+    a, b = _read_cache(killed), _read_cache(clean)
+    for kind in a:
+        pd.testing.assert_frame_equal(a[kind], b[kind])

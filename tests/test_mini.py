@@ -1,0 +1,189 @@
+"""The generated mini benchmark: layout, labels, media spec, manipulations, faulty files, determinism."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from tetrad import mini
+
+GOOD = [f"clips/s{k}_{c}" for k in range(6) for c in "ABCD"]
+FAULTY = ["faulty/no_audio", "faulty/no_face", "faulty/short", "faulty/truncated"]
+_CASCADE = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+
+def _rows(root: Path) -> list[dict]:
+    with (root / "labels.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _label(cell: str) -> int | None:
+    return None if cell == "" else int(cell)
+
+
+def _video(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as box:
+        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in box.decode(video=0)]
+
+
+def _audio(path: Path) -> np.ndarray:
+    with av.open(str(path)) as box:
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in box.decode(audio=0)])
+
+
+def _faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    gray = cv2.cvtColor(rgb.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    return [tuple(int(v) for v in b) for b in _CASCADE.detectMultiScale(gray, 1.1, 5, minSize=(40, 40))]
+
+
+def test_labels_header_rows_and_files(mini_root: Path) -> None:
+    with (mini_root / "labels.csv").open() as handle:
+        assert handle.readline().rstrip("\n") == ",".join(mini.HEADER)
+    rows = _rows(mini_root)
+    ids = [r["video_id"] for r in rows]
+    assert len(rows) == 28 and ids == sorted(ids) and ids == sorted(GOOD + FAULTY)
+    for r in rows:
+        assert r["file"] == r["video_id"] + ".mp4" and (mini_root / r["file"]).is_file()
+    assert (mini_root / "README.md").read_text().count("| clips/s") == 24
+
+
+def test_categories_methods_and_groups(mini_root: Path) -> None:
+    rows = _rows(mini_root)
+    assert Counter(r["category"] for r in rows) == {"A": 6 + 3, "B": 6, "C": 6 + 1, "D": 6}
+    for r in rows:
+        if r["video_id"].startswith("clips/"):
+            source, category = Path(r["video_id"]).name.split("_")
+            assert r["group"] == source and r["category"] == category
+        expected = {"A": "real", "B": "espeak"}.get(r["category"])
+        assert r["method"] == expected if expected else r["method"] in ("self_blend", "mouth_retime")
+        if r["category"] == "D":
+            assert r["method"].split("+")[0] in ("self_blend", "mouth_retime") and r["method"].endswith("+espeak")
+    methods = {r["method"] for r in rows if r["category"] == "C"}
+    assert methods == {"self_blend", "mouth_retime"}
+
+
+def test_label_consistency(mini_root: Path) -> None:
+    expected = {"A": (0, 0, 0), "B": (1, 1, 0), "C": (1, 0, 1), "D": (1, 1, 1)}
+    for r in _rows(mini_root):
+        label, audio, video = (_label(r[k]) for k in ("label", "audio_label", "video_label"))
+        known = [v for v in (audio, video) if v is not None]
+        assert label == max(known)
+        if r["video_id"] == "faulty/no_audio":
+            assert (label, audio, video) == (1, None, 1)  # the only genuinely unknown modality
+        else:
+            assert (label, audio, video) == expected[r["category"]]
+
+
+def test_good_clips_match_the_media_spec(mini_root: Path) -> None:
+    durations = set()
+    for vid in GOOD:
+        with av.open(str(mini_root / f"{vid}.mp4")) as box:
+            (video,), (sound,) = box.streams.video, box.streams.audio
+            assert video.codec_context.name == "h264" and video.average_rate == 25
+            assert (video.width, video.height, video.format.name) == (320, 320, "yuv420p")
+            assert sound.codec_context.name == "aac" and sound.rate == 44100 and sound.channels == 1
+            duration = box.duration / av.time_base
+            assert 3.0 <= duration <= 6.0, vid
+            n_frames = sum(1 for _ in box.decode(video=0))
+        assert n_frames == pytest.approx(duration * 25, abs=2)
+        durations.add(round(duration, 1))
+    assert len(durations) > 2  # durations vary by source
+
+
+def test_face_stays_large_and_visible(mini_root: Path) -> None:
+    for k in range(6):
+        frames = _video(mini_root / f"clips/s{k}_A.mp4")
+        for frame in (frames[0], frames[len(frames) // 2], frames[-1]):
+            (x, y, w, h), *_ = sorted(_faces(frame), key=lambda b: -b[2])
+            assert w >= 90 and x >= 0 and y >= 0 and x + w <= 320 and y + h <= 320
+
+
+def test_real_and_fake_audio_differ(mini_root: Path) -> None:
+    for k in range(6):
+        real, fake = _audio(mini_root / f"clips/s{k}_A.mp4"), _audio(mini_root / f"clips/s{k}_B.mp4")
+        n = min(len(real), len(fake))
+        assert abs(len(real) - len(fake)) <= 2048
+        assert np.sqrt(np.mean(real**2)) > 0.02 and np.sqrt(np.mean(fake**2)) > 0.02  # both are speech
+        assert abs(np.corrcoef(real[:n], fake[:n])[0, 1]) < 0.3
+        assert np.array_equal(_video(mini_root / f"clips/s{k}_A.mp4")[0], _video(mini_root / f"clips/s{k}_B.mp4")[0])
+
+
+@pytest.mark.parametrize("source", ["s0", "s1"])  # s0: self_blend, s1: mouth_retime
+def test_fake_video_changes_the_face_only(mini_root: Path, source: str) -> None:
+    real, fake = _video(mini_root / f"clips/{source}_A.mp4"), _video(mini_root / f"clips/{source}_C.mp4")
+    assert len(real) == len(fake)
+    inside, outside = [], []
+    for i in range(0, len(real), 10):
+        (x, y, w, h), *_ = sorted(_faces(real[i]), key=lambda b: -b[2])
+        diff = np.abs(real[i] - fake[i]).mean(axis=2)
+        keep = np.ones(diff.shape, bool)
+        keep[max(0, y - h // 2) : y + 2 * h, max(0, x - w // 2) : x + w + w // 2] = False  # face, chin, margin
+        inside.append(diff[y : y + h, x : x + w].mean())
+        outside.append(diff[keep].mean())
+    assert max(inside) > 3.0 and np.mean(inside) > 4 * np.mean(outside)
+    assert max(outside) < 1.5  # only compression noise away from the face
+
+
+def test_truncated_fails_to_decode(mini_root: Path) -> None:
+    path = mini_root / "faulty/truncated.mp4"
+    assert path.stat().st_size < (mini_root / "clips/s0_A.mp4").stat().st_size / 2
+    with pytest.raises(av.error.FFmpegError):
+        with av.open(str(path)) as box:
+            for _ in box.decode(*box.streams):
+                pass
+
+
+def test_no_audio_has_only_a_video_stream(mini_root: Path) -> None:
+    with av.open(str(mini_root / "faulty/no_audio.mp4")) as box:
+        assert len(box.streams.audio) == 0 and len(box.streams.video) == 1
+    assert len(_video(mini_root / "faulty/no_audio.mp4")) > 75
+
+
+def test_no_face_has_no_face_but_has_speech(mini_root: Path) -> None:
+    frames = _video(mini_root / "faulty/no_face.mp4")
+    assert all(not _faces(frames[i]) for i in range(0, len(frames), 10))
+    assert np.sqrt(np.mean(_audio(mini_root / "faulty/no_face.mp4") ** 2)) > 0.02
+
+
+def test_short_is_a_valid_sub_second_clip(mini_root: Path) -> None:
+    with av.open(str(mini_root / "faulty/short.mp4")) as box:
+        assert box.duration / av.time_base < 1.0
+        assert len(box.streams.audio) == 1 and len(box.streams.video) == 1
+    assert len(_video(mini_root / "faulty/short.mp4")) == mini.SHORT_FRAMES
+
+
+def test_rerun_is_byte_identical_and_removes_stale_clips(mini_root: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    (again / "clips").mkdir(parents=True)
+    (again / "clips" / "stale.mp4").write_bytes(b"old")
+    (again / "notes.txt").write_text("kept")
+    assert mini.make_mini(again) == again
+    assert not (again / "clips" / "stale.mp4").exists() and (again / "notes.txt").exists()
+    names = sorted(p.relative_to(mini_root) for p in mini_root.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file() and p.name != "notes.txt")
+    for name in names:  # x264 single-threaded without mbtree, native AAC: bytes repeat on the same install
+        assert (mini_root / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_plan_depends_on_the_seed() -> None:
+    lengths = {"Front Center": 1.4, "Rear Left": 1.3, "Side Right": 1.35}
+    face, shape = (177, 66, 95, 95), (512, 512, 3)
+    plans = [mini._plan_source(0, seed, face, shape, lengths) for seed in (0, 0, 1)]
+    assert plans[0] == plans[1] and plans[0] != plans[2]
+
+
+def test_missing_material_names_the_debian_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mini, "ALSA_DIR", tmp_path)
+    with pytest.raises(RuntimeError, match="alsa-utils"):
+        mini.make_mini(tmp_path / "out")
+    monkeypatch.undo()
+    monkeypatch.setattr(mini.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="espeak-ng"):
+        mini.make_mini(tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing written before the checks pass

@@ -1,0 +1,113 @@
+"""The whole DVC pipeline on the mini benchmark, in a throw-away copy of the repo, with tiny demo weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TETRAD_SHARED", ROOT.parent / "shared")) / "upstream-data"
+pytestmark = pytest.mark.slow
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc.stdout + proc.stderr
+
+
+def tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.split()
+    generated = ("data/", "reports/", "dvc.lock", "mlflow.db", "dvc_plots/")  # a fresh clone has none of these
+    return [f for f in out if (ROOT / f).is_file() and not f.startswith(generated)]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the repo whose layers use the tiny variants, after one `dvc repro`."""
+    proj = tmp_path_factory.mktemp("proj")
+    for rel in tracked_files():
+        (proj / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, proj / rel)
+    for conf in (proj / "conf/layer").rglob("*.yaml"):
+        conf.write_text(conf.read_text().replace("variant: full", "variant: tiny"))
+    exp = proj / "conf/experiment/demo.yaml"
+    exp.write_text(exp.read_text().replace("n_frames: 4", "n_frames: 2") + "aggregate:\n  bootstrap: 50\n")
+    tetrad = str(Path(sys.executable).parent / "tetrad")
+    run([tetrad, "params"], proj)
+    run(["git", "init", "-q"], proj)
+    run(["git", "add", "-A"], proj)
+    run(["git", "commit", "-qm", "test project"], proj)
+    if SHARED.is_dir():
+        run([tetrad, "weights", "import", str(SHARED)], proj)
+    run([tetrad, "demo-weights"], proj)
+    for layer in ("audio", "semantic"):
+        (proj / "weights" / layer).mkdir(parents=True, exist_ok=True)
+    run(["dvc", "repro"], proj)
+    return proj
+
+
+def test_metrics_hold_layers_fusions_and_cascade(project):
+    metrics = json.loads((project / "reports/mini/metrics.json").read_text())
+    assert metrics["dataset"] == "mini" and metrics["n_videos"] == 28
+    assert set(metrics["layers"]) == {"audio", "semantic"}
+    assert metrics["layers"]["audio"]["label"] == "audio_label"
+    assert metrics["layers"]["semantic"]["label"] == "video_label"
+    assert set(metrics["fused"]) == {"seed_weights", "tuned_weights", "logistic"}
+    assert {"trigger_rate", "auc", "gpu_time_saved_frac"} <= set(metrics["cascade"])
+    for block in metrics["layers"].values():
+        assert block["weights"] == "demo-random" and 0.0 < block["coverage"] < 1.0
+        assert block["auc"] is not None
+    assert "DEMO-RANDOM" in (project / "reports/mini/report.md").read_text()
+
+
+def test_no_manifest_row_is_lost(project):
+    videos = pd.read_parquet(project / "reports/mini/videos.parquet").set_index("video_id")
+    assert len(videos) == 28
+    assert videos.loc["faulty/truncated", "audio_status"] == "decode_error"
+    assert videos.loc["faulty/no_audio", "audio_status"] == "no_audio"
+    assert videos.loc["faulty/short", "audio_status"] == "too_short"
+    assert videos.loc["faulty/no_audio", "semantic_status"] == "ok"
+    assert pd.isna(videos.loc["faulty/truncated", "fused_seed_weights"])
+
+
+def test_second_repro_does_nothing(project):
+    out = run(["dvc", "repro"], project)
+    assert "Running stage" not in out
+
+
+def test_threshold_sweep_reruns_only_aggregate(project):
+    out = run(["dvc", "exp", "run", "-S", "aggregate.threshold=0.7"], project)
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"aggregate"}, out
+    metrics = json.loads((project / "reports/mini/metrics.json").read_text())
+    assert metrics["threshold"] == 0.7
+
+
+def test_dvc_metrics_and_plots_show(project):
+    assert "layers.audio.auc" in run(["dvc", "metrics", "show"], project)
+    run(["dvc", "plots", "show", "-o", "plots-out"], project)
+    assert (project / "plots-out/index.html").is_file()
+
+
+def test_mlflow_has_the_runs_with_provenance(project):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["tetrad"])
+    assert len(runs) >= 1
+    last = runs.iloc[0]
+    assert last["tags.weights"] == "demo-random" and last["tags.weights.audio"] == "demo-random"
+    assert len(last["tags.manifest_sha256"]) == 64 and last["tags.git_sha"] != "unknown"
+    assert "metrics.layers.audio.auc" in runs.columns and "params.aggregate.threshold" in runs.columns

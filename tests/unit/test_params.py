@@ -1,0 +1,84 @@
+"""Config: conf/ composes into the committed params.yaml, and bad keys/values fail at load with their name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tetrad.cli import compose_params
+from tetrad.params import ConfigError, Params, load_params, params_from_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def composed(tmp_path_factory) -> Path:
+    return compose_params(tmp_path_factory.mktemp("p") / "params.yaml", [], ROOT / "conf")
+
+
+def test_params_yaml_matches_conf(composed):
+    """The drift guard: edit conf/, run `make params`, commit both."""
+    assert composed.read_text() == (ROOT / "params.yaml").read_text(), "params.yaml drifted: run `make params`"
+
+
+def test_committed_params_load_into_frozen_dataclasses():
+    params = load_params(ROOT / "params.yaml")
+    assert isinstance(params, Params)
+    assert set(params.layer) == {"audio", "semantic"}
+    with pytest.raises(AttributeError):
+        params.aggregate.threshold = 0.1  # type: ignore[misc]
+
+
+def test_group_override_and_value_override(tmp_path):
+    out = compose_params(tmp_path / "p.yaml", ["aggregate.threshold=0.7", "experiment=benchmark"], ROOT / "conf")
+    params = load_params(out)
+    assert params.aggregate.threshold == 0.7
+    assert params.experiment == "benchmark" and params.extract.frames.n_frames == 16
+    assert params.weights.allow_demo is False
+
+
+def _base() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("aggregate", "thresold"), 0.5, "unknown config key 'aggregate.thresold'"),
+        (("aggregate", "threshold"), "high", "aggregate.threshold: expected float"),
+        (("aggregate", "threshold"), 1.5, "aggregate.threshold: 1.5 is outside"),
+        (("aggregate", "missing"), "ignore", "aggregate.missing: 'ignore' is not one of"),
+        (("layer", "audio", "batch_size"), 2.5, "layer.audio.batch_size: expected int"),
+        (("layer", "audio", "input"), "mouths", "layer.audio.input: 'mouths' is not extracted"),
+        (("layer", "audio", "detector"), "", "layer.audio.detector"),
+        (("extract", "frames", "mode"), "stretch", "extract.frames.mode"),
+        (("aggregate", "folds"), 1, "aggregate.folds"),
+    ],
+)
+def test_bad_config_names_the_key(path, value, message):
+    data = _base()
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        params_from_dict(data)
+
+
+def test_unknown_layer_name_is_rejected():
+    data = _base()
+    data["layer"]["smell"] = data["layer"]["audio"]
+    with pytest.raises(ConfigError, match="layer.smell: unknown layer"):
+        params_from_dict(data)
+
+
+def test_detector_options_are_checked_by_the_detector(tmp_path):
+    from tetrad.layers.w2v2 import W2V2Detector
+
+    W2V2Detector.write_demo_weights("model", tmp_path / "m", "tiny", 0)
+    from tetrad.layers import create_detector
+
+    with pytest.raises(ConfigError, match="layer.audio.options.window"):
+        create_detector("w2v2_deepfake_v2", {"model": tmp_path / "m"}, "tiny", {"window": 3})

@@ -1,0 +1,35 @@
+"""The audio windowing rule: equal-length windows, last one aligned to the end, nothing dropped or padded."""
+
+import numpy as np
+import pytest
+
+from tetrad.layers.units import UnitError, audio_windows
+
+SR = 16000
+
+
+def windows(seconds: float, window_s: float = 4.0, min_s: float = 1.0):
+    return audio_windows("v", np.arange(int(seconds * SR), dtype=np.float32), SR, window_s, min_s)
+
+
+def test_short_clip_is_one_window_of_itself():
+    (unit,) = windows(2.5)
+    assert unit.data.size == int(2.5 * SR) and unit.t_start_s == 0 and unit.t_end_s == 2.5
+
+
+def test_exact_multiple_has_no_overlap():
+    units = windows(8.0)
+    assert [(u.t_start_s, u.t_end_s) for u in units] == [(0.0, 4.0), (4.0, 8.0)]
+
+
+def test_tail_window_is_aligned_to_the_end():
+    units = windows(9.0)
+    assert [(u.t_start_s, u.t_end_s) for u in units] == [(0.0, 4.0), (4.0, 8.0), (5.0, 9.0)]
+    assert {u.data.size for u in units} == {4 * SR}
+    assert units[-1].data[-1] == 9 * SR - 1  # the last sample is scored
+
+
+def test_too_short_is_a_status_not_a_score():
+    with pytest.raises(UnitError) as err:
+        windows(0.6)
+    assert err.value.status == "too_short" and "0.60 s" in str(err.value)
