@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def status_score(video_id: str, detector: str, status: str, error: str | None) -> dict:
     return {"video_id": video_id, "unit_idx": -1, "detector": detector, "logit": None, "p_fake": None,
-            "t_start_s": None, "t_end_s": None, "compute_s": None, "status": status, "error": error}
+            "upstream_score": None, "t_start_s": None, "t_end_s": None, "compute_s": None, "status": status, "error": error}
 
 
 def cut_units(detector: Detector, cache: pd.DataFrame) -> tuple[list[Unit], list[dict]]:
@@ -61,21 +61,24 @@ def score_units(detector: Detector, units: list[Unit], batch_size: int, bar: tqd
         start = time.perf_counter()
         try:
             with torch.inference_mode():
-                logits = detector(detector.preprocess(batch).to(device)).float().cpu()
+                logits, upstream = detector.score(detector.preprocess(batch).to(device))
+            logits = logits.float().cpu()
+            upstream = upstream.float().cpu().tolist() if upstream is not None else [None] * len(batch)
         except (RuntimeError, ValueError) as exc:
             log.error("%s: batch of %d units failed: %s", detector.spec.name, len(batch), exc)
             rows += [status_score(u.video_id, detector.spec.name, schemas.ERROR,
                                   f"{u.video_id}: model failed ({type(exc).__name__}: {exc})") for u in batch]
             continue
         per_unit = (time.perf_counter() - start) / len(batch)
-        rows += [_unit_row(detector.spec.name, u, float(l), per_unit) for u, l in zip(batch, logits)]
+        rows += [_unit_row(detector.spec.name, u, float(l), up, per_unit)
+                 for u, l, up in zip(batch, logits, upstream)]
         bar.update(len(batch))
     return rows
 
 
-def _unit_row(detector: str, unit: Unit, logit: float, compute_s: float) -> dict:
+def _unit_row(detector: str, unit: Unit, logit: float, upstream: float | None, compute_s: float) -> dict:
     return {"video_id": unit.video_id, "unit_idx": unit.unit_idx, "detector": detector, "logit": logit,
-            "p_fake": float(torch.sigmoid(torch.tensor(logit))), "t_start_s": unit.t_start_s,
+            "p_fake": float(torch.sigmoid(torch.tensor(logit))), "upstream_score": upstream, "t_start_s": unit.t_start_s,
             "t_end_s": unit.t_end_s, "compute_s": compute_s, "status": schemas.OK, "error": None}
 
 

@@ -69,7 +69,8 @@ SCORES = pa.schema(
         pa.field("unit_idx", pa.int32(), nullable=False),  # window / frame / clip index; -1 on a status-only row
         pa.field("detector", pa.string(), nullable=False),
         pa.field("logit", pa.float32()),  # the detector's own score (see its spec for the convention)
-        pa.field("p_fake", pa.float32()),  # probability that the unit is fake, in [0, 1]
+        pa.field("p_fake", pa.float32()),  # probability that the unit is fake, in [0, 1]; metrics use this
+        pa.field("upstream_score", pa.float32()),  # upstream's own score where it differs (AASIST: bona fide logit)
         pa.field("t_start_s", pa.float64()),
         pa.field("t_end_s", pa.float64()),
         pa.field("compute_s", pa.float64()),  # this unit's share of the measured model time

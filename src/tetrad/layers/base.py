@@ -62,6 +62,11 @@ class Detector(nn.Module):
         """One logit per unit, fake = positive: P(fake) = sigmoid(logit)."""
         raise NotImplementedError
 
+    def score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(fake-positive logit, upstream's own score or None). Override where upstream ranks by another
+        number than our logit (e.g. AASIST's bona fide logit), so reports can quote both."""
+        return self(x), None
+
     @classmethod
     def from_weights(cls, weights: Mapping[str, Path], variant: str, options: Mapping[str, Any]) -> Detector:
         raise NotImplementedError
