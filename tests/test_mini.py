@@ -60,10 +60,12 @@ def test_categories_methods_and_groups(mini_root: Path) -> None:
         if r["video_id"].startswith("clips/"):
             source, category = Path(r["video_id"]).name.split("_")
             assert r["group"] == source and r["category"] == category
-        expected = {"A": "real", "B": "espeak"}.get(r["category"])
-        assert r["method"] == expected if expected else r["method"] in ("self_blend", "mouth_retime")
-        if r["category"] == "D":
-            assert r["method"].split("+")[0] in ("self_blend", "mouth_retime") and r["method"].endswith("+espeak")
+        fake_video, _, fake_audio = r["method"].partition("+")
+        if r["category"] in "AB":
+            assert r["method"] == {"A": "real", "B": "espeak"}[r["category"]]
+        else:
+            assert fake_video in ("self_blend", "mouth_retime")
+            assert fake_audio == ("espeak" if r["category"] == "D" else "")
     methods = {r["method"] for r in rows if r["category"] == "C"}
     assert methods == {"self_blend", "mouth_retime"}
 
@@ -111,23 +113,28 @@ def test_real_and_fake_audio_differ(mini_root: Path) -> None:
         assert abs(len(real) - len(fake)) <= 2048
         assert np.sqrt(np.mean(real**2)) > 0.02 and np.sqrt(np.mean(fake**2)) > 0.02  # both are speech
         assert abs(np.corrcoef(real[:n], fake[:n])[0, 1]) < 0.3
-        assert np.array_equal(_video(mini_root / f"clips/s{k}_A.mp4")[0], _video(mini_root / f"clips/s{k}_B.mp4")[0])
+        pictures_a, pictures_b = (_video(mini_root / f"clips/s{k}_{c}.mp4")[0] for c in "AB")
+        assert np.array_equal(pictures_a, pictures_b)  # B swaps the voice only
 
 
-@pytest.mark.parametrize("source", ["s0", "s1"])  # s0: self_blend, s1: mouth_retime
-def test_fake_video_changes_the_face_only(mini_root: Path, source: str) -> None:
-    real, fake = _video(mini_root / f"clips/{source}_A.mp4"), _video(mini_root / f"clips/{source}_C.mp4")
-    assert len(real) == len(fake)
+@pytest.mark.parametrize("k", range(6))
+def test_fake_video_changes_the_face_only(mini_root: Path, k: int) -> None:
+    method = {r["video_id"]: r["method"] for r in _rows(mini_root)}[f"clips/s{k}_C"]
+    real, fake = _video(mini_root / f"clips/s{k}_A.mp4"), _video(mini_root / f"clips/s{k}_C.mp4")
+    assert len(real) == len(fake)  # same camera move, frame for frame
     inside, outside = [], []
     for i in range(0, len(real), 10):
         (x, y, w, h), *_ = sorted(_faces(real[i]), key=lambda b: -b[2])
         diff = np.abs(real[i] - fake[i]).mean(axis=2)
+        if method == "mouth_retime":  # the lower middle of the face box, down to the chin
+            inside.append(diff[y + 6 * h // 10 : y + 11 * h // 10, x + w // 5 : x + 4 * w // 5].mean())
+        else:
+            inside.append(diff[y : y + h, x : x + w].mean())
         keep = np.ones(diff.shape, bool)
         keep[max(0, y - h // 2) : y + 2 * h, max(0, x - w // 2) : x + w + w // 2] = False  # face, chin, margin
-        inside.append(diff[y : y + h, x : x + w].mean())
         outside.append(diff[keep].mean())
-    assert max(inside) > 3.0 and np.mean(inside) > 4 * np.mean(outside)
-    assert max(outside) < 1.5  # only compression noise away from the face
+    assert np.mean(inside) > 4 * np.mean(outside) and min(inside) > 2 * max(outside), (inside, outside)
+    assert max(outside) < 2.5  # two independent H.264 encodes of the same pixels differ by ~1-2 levels
 
 
 def test_truncated_fails_to_decode(mini_root: Path) -> None:
@@ -166,7 +173,8 @@ def test_rerun_is_byte_identical_and_removes_stale_clips(mini_root: Path, tmp_pa
     assert mini.make_mini(again) == again
     assert not (again / "clips" / "stale.mp4").exists() and (again / "notes.txt").exists()
     names = sorted(p.relative_to(mini_root) for p in mini_root.rglob("*") if p.is_file())
-    assert names == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file() and p.name != "notes.txt")
+    made = [p.relative_to(again) for p in again.rglob("*") if p.is_file() and p.name != "notes.txt"]
+    assert names == sorted(made)
     for name in names:  # x264 single-threaded without mbtree, native AAC: bytes repeat on the same install
         assert (mini_root / name).read_bytes() == (again / name).read_bytes(), name
 

@@ -43,7 +43,7 @@ def project(tmp_path_factory) -> Path:
     for conf in (proj / "conf/layer").rglob("*.yaml"):
         conf.write_text(conf.read_text().replace("variant: full", "variant: tiny"))
     exp = proj / "conf/experiment/demo.yaml"
-    exp.write_text(exp.read_text().replace("n_frames: 4", "n_frames: 2") + "aggregate:\n  bootstrap: 50\n")
+    exp.write_text(exp.read_text() + "aggregate:\n  bootstrap: 50\n")
     tetrad = str(Path(sys.executable).parent / "tetrad")
     run([tetrad, "params"], proj)
     run(["git", "init", "-q"], proj)

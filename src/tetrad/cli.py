@@ -68,6 +68,30 @@ def cmd_detectors(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_where(args: argparse.Namespace) -> int:
+    """What `make demo` prints at the end: where each result is, and the headline numbers."""
+    from tetrad.params import load_params
+    from tetrad.report import console_summary
+
+    params = load_params(args.params)
+    reports = sorted(Path("reports").glob("*/metrics.json"))
+    if not reports:
+        print("no reports yet: run `dvc repro` (or `make demo`)", file=sys.stderr)
+        return 1
+    for metrics_path in reports:
+        metrics = json.loads(metrics_path.read_text())
+        print(f"\n{metrics['dataset']} ({metrics['n_videos']} videos, experiment {metrics.get('experiment')}):")
+        print("\n".join(console_summary(metrics)))
+        print(f"  metrics: {metrics_path}   report: {metrics_path.parent / 'report.md'}   "
+              f"per video: {metrics_path.parent / 'videos.parquet'}   ROC: {metrics_path.parent / 'roc'}/")
+    uri = params.mlflow.tracking_uri
+    print(f"\nMLflow runs: {uri} (experiment {params.mlflow.experiment!r}); open the UI with:\n"
+          f"  .venv/bin/mlflow ui --backend-store-uri {uri}\nthen browse http://127.0.0.1:5000")
+    print("Also: .venv/bin/dvc metrics show | .venv/bin/dvc plots show | "
+          ".venv/bin/dvc exp run -S aggregate.threshold=0.7")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="tetrad", description="Evaluate audio-visual deepfake detectors.")
     top.add_argument("-v", "--verbose", action="store_true")
@@ -87,6 +111,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("detectors", help="list registered detectors")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_detectors)
+    p = sub.add_parser("where", help="where the reports and MLflow runs are, with the headline numbers")
+    p.add_argument("--params", default="params.yaml")
+    p.set_defaults(func=cmd_where)
     wm.add_cli(sub)
     return top
 

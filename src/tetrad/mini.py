@@ -11,9 +11,13 @@ Built only from offline material so `make demo` and the tests run without downlo
 
 Six sources s0..s5 each give four FakeAVCeleb-style categories A-D (24 clips), plus four faulty files that
 real datasets contain (truncated, no audio track, no face, too short). `labels.csv` and `README.md`
-describe every clip. Everything random comes from `np.random.default_rng([seed, source_index])`, so a
-source's clips do not depend on the others, and video/audio encoders run single-threaded with fixed
-options so that reruns give byte-identical files on the same install.
+describe every clip. `group` is the source id; a faulty file made from a source's material carries that
+source's group (truncated: s0, no_audio: s1, short: s2) so it cannot leak across folds, and
+`faulty/no_face` (other picture) has its own group `faulty_no_face`.
+
+Everything random comes from `np.random.default_rng([seed, source_index])`, so a source's clips do not
+depend on the others, and the encoders run single-threaded with fixed options so that reruns give
+byte-identical files on the same install (same FFmpeg/x264 build).
 """
 
 from __future__ import annotations
@@ -318,10 +322,10 @@ def _self_blend(image: np.ndarray, face: tuple, rng: np.random.Generator) -> np.
     warp[:, 2] += rng.uniform(-3, 3, 2)
     donor = cv2.warpAffine(image, warp, image.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     # At least 6 % per channel, so the pasted face differs in colour and the seam is really there.
-    gain = 1 + rng.choice([-1.0, 1.0], 3) * rng.uniform(0.06, 0.12, 3)
-    donor = np.clip(donor.astype(np.float32) * np.float32(gain) + np.float32(rng.uniform(-8, 8, 3)), 0, 255)
-    r = float(rng.uniform(0.9, 1.05))
-    mask = _soft_ellipse(image.shape, (cx, cy + 0.06 * h), (0.38 * w * r, 0.5 * h * r), float(rng.uniform(3, 6)))
+    gain = np.float32(1 + rng.choice([-1.0, 1.0], 3) * rng.uniform(0.06, 0.12, 3))
+    donor = np.clip(donor.astype(np.float32) * gain + np.float32(rng.uniform(-8, 8, 3)), 0, 255)
+    r, sigma = float(rng.uniform(0.9, 1.05)), float(rng.uniform(3, 6))
+    mask = _soft_ellipse(image.shape, (cx, cy + 0.06 * h), (0.38 * w * r, 0.5 * h * r), sigma)
     return _blend(image, donor.astype(np.uint8), mask)
 
 
@@ -456,7 +460,10 @@ def _plan_no_face(seed: int, lengths: dict[str, float]) -> Source:
     keep = (width // 2 - 60, height // 2 - 60, width // 2 + 60, height // 2 + 60)  # the cup stays in view
     motion = _plan_motion(rng, keep, (height, width), (260.0, 380.0))
     order, lead, gaps = _plan_words(rng, lengths, n_frames / FPS)
-    return Source("faulty_no_face", n_frames, motion, (1.0, 1.0, 1.0), "real", order, lead, gaps, "", 0, 0, 0, 0)
+    return Source(
+        sid="faulty_no_face", n_frames=n_frames, motion=motion, gain=(1.0, 1.0, 1.0), method="real",
+        words=order, lead_s=lead, gaps_s=gaps, voice="", speed=0, pitch=0, lag_frames=0, blend_seed=0,
+    )  # voice and manipulation fields unused: this clip has real audio and a real picture
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -485,7 +492,8 @@ def _category_row(s: Source, category: str) -> dict:
         "A": (0, 0, "real", "real face, real voice", f"{camera}; {real_voice}"),
         "B": (1, 0, "espeak", "real face, synthetic voice", f"pictures of {s.sid}_A; {fake_voice}"),
         "C": (0, 1, s.method, f"{fake_video}; real voice", f"camera of {s.sid}_A; {real_voice}"),
-        "D": (1, 1, f"{s.method}+espeak", f"{fake_video}; synthetic voice", f"camera of {s.sid}_A; {fake_voice}"),
+        "D": (1, 1, f"{s.method}+espeak", f"{fake_video}; synthetic voice",
+              f"camera of {s.sid}_A; {fake_voice}"),
     }[category]
     audio, video, method, shows, how = spec
     return _row(f"clips/{s.sid}_{category}", audio, video, category, method, s.sid, shows=shows, how=how)
@@ -494,12 +502,14 @@ def _category_row(s: Source, category: str) -> dict:
 def _faulty_rows(s0: Source, s1: Source, s2: Source, no_face: Source) -> list[dict]:
     """Faulty files derived from a source share its group (no leakage across folds); no_face has its own."""
     return [
-        _row("faulty/truncated", 0, 0, "A", "real", s0.sid, shows="header intact, media cut: decoding fails part-way",
+        _row("faulty/truncated", 0, 0, "A", "real", s0.sid,
+             shows="header intact, media cut: opens, then decoding fails part-way",
              how=f"first {TRUNCATE_FRACTION:.0%} of the bytes of clips/{s0.sid}_A.mp4"),
         _row("faulty/no_audio", None, 1, "C", s1.method, s1.sid, shows="fake face, no audio stream",
              how=f"the pictures of clips/{s1.sid}_C.mp4, video stream only"),
         _row("faulty/no_face", 0, 0, "A", "real", no_face.sid, shows="coffee cup, no person; real voice",
-             how=f"Ken-Burns over skimage coffee photo, {no_face.n_frames / FPS:.2f} s; alsa-utils recordings"),
+             how=f"Ken-Burns over skimage coffee photo, {no_face.n_frames / FPS:.2f} s; "
+             f'alsa-utils recordings "{", ".join(no_face.words)}"'),
         _row("faulty/short", 0, 0, "A", "real", s2.sid, shows="real face, real voice, only 0.6 s",
              how=f"first {SHORT_FRAMES} frames and 0.6 s of audio of clips/{s2.sid}_A.mp4, re-encoded"),
     ]
@@ -538,7 +548,8 @@ Media: H.264 (libx264, yuv420p) + AAC mono 44100 Hz in mp4, {fps} fps, {size}x{s
 the same person (one photograph) and the same recorded speaker: `group` (the source id) keeps a source's
 clips together across folds; it does not separate identities. Faulty files derived from a source carry
 that source's group; `faulty/no_face` has its own. The real clips are a still photograph moved by a
-camera, so the lips never move with the speech, in real clips either.
+camera, so the lips never move with the speech, in real clips either. The words listed are those
+started within the clip; the last one may be cut off at the end.
 
 | video_id | category | label/audio/video | method | shows | made by |
 |---|---|---|---|---|---|
