@@ -14,12 +14,13 @@ log = logging.getLogger("stages.detect")
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", required=True)
     parser.add_argument("--layer", required=True)
     args = parser.parse_args()
     setup()
     params = load_params()
     cfg = params.layer[args.layer]
-    paths = Paths(params.dataset.name)
+    paths = Paths(args.dataset)
     weights = resolve_layer_weights(cfg, params)
     detector = create_detector(cfg.detector, weights.paths, cfg.variant, cfg.options, cfg.device)
     if weights.provenance == "demo-random":

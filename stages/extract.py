@@ -6,14 +6,15 @@ from tetrad import schemas
 from tetrad.extract import extract
 from tetrad.io import read_table
 from tetrad.params import load_params
-from tetrad.pipeline import Paths, setup
+from tetrad.pipeline import Paths, dataset_argument, setup
 
 log = logging.getLogger("stages.extract")
 
 if __name__ == "__main__":
+    args = dataset_argument(__doc__)
     setup()
     params = load_params()
-    paths = Paths(params.dataset.name)
+    paths = Paths(args.dataset)
     manifest = read_table(paths.manifest, schemas.MANIFEST)
     kinds = params.extract.kinds
     for kind in set(("audio", "frames")) - set(kinds):

@@ -4,9 +4,10 @@ import logging
 
 from tetrad import schemas
 from tetrad.datasets import build_manifest
+from tetrad.datasets.doctor import doctor
 from tetrad.io import write_table
 from tetrad.params import load_params
-from tetrad.pipeline import Paths, setup
+from tetrad.pipeline import Paths, dataset_argument, setup
 
 
 def counts(column):
@@ -16,11 +17,17 @@ def counts(column):
 log = logging.getLogger("stages.manifest")
 
 if __name__ == "__main__":
+    args = dataset_argument(__doc__)
     setup()
     params = load_params()
-    manifest = build_manifest(params.dataset)
-    out = write_table(manifest, Paths(params.dataset.name).manifest, schemas.MANIFEST)
-    log.info("read %s (adapter %s): %d rows, status %s, labels %s -> wrote %s", params.dataset.root,
-             params.dataset.adapter, len(manifest), counts(manifest["status"]), counts(manifest["label"]), out)
+    dataset = params.datasets[args.dataset]
+    report = doctor(dataset, sample=8)  # cheap checks before any GPU time is spent
+    log.info("tetrad doctor %s:\n%s", args.dataset, report.render(max_names=20))
+    if not report.usable:
+        raise SystemExit(f"dataset {args.dataset!r} is unusable: {'; '.join(report.fatal)}")
+    manifest = build_manifest(dataset)
+    out = write_table(manifest, Paths(args.dataset).manifest, schemas.MANIFEST)
+    log.info("read %s (adapter %s): %d rows, status %s, labels %s -> wrote %s", dataset.root,
+             dataset.adapter, len(manifest), counts(manifest["status"]), counts(manifest["label"]), out)
     for row in manifest[manifest["status"] != schemas.OK].itertuples():
         log.warning("%s: %s", row.video_id, row.error)

@@ -83,7 +83,7 @@ def _project(tmp: Path, manifest: pd.DataFrame) -> Path:
 
 
 def _run_stage(project: Path, kill_after_shards: int | None = None) -> None:
-    cmd = [sys.executable, str(ROOT / "stages/extract.py")]
+    cmd = [sys.executable, str(ROOT / "stages/extract.py"), "--dataset", "mini"]
     proc = subprocess.Popen(cmd, cwd=project, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     if kill_after_shards is None:

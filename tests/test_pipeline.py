@@ -70,6 +70,8 @@ def test_metrics_hold_layers_fusions_and_cascade(project):
         assert block["weights"] == "demo-random" and 0.0 < block["coverage"] < 1.0
         assert block["auc"] is not None
     assert "DEMO-RANDOM" in (project / "reports/mini/report.md").read_text()
+    summary = (project / "reports/summary.csv").read_text().splitlines()
+    assert summary[0].startswith("dataset,n_videos") and summary[1].startswith("mini,28")
 
 
 def test_no_manifest_row_is_lost(project):
@@ -90,7 +92,7 @@ def test_second_repro_does_nothing(project):
 def test_threshold_sweep_reruns_only_aggregate(project):
     out = run(["dvc", "exp", "run", "-S", "aggregate.threshold=0.7"], project)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {"aggregate"}, out
+    assert ran == {"aggregate@mini", "summary"}, out  # the summary follows its per-dataset inputs
     metrics = json.loads((project / "reports/mini/metrics.json").read_text())
     assert metrics["threshold"] == 0.7
 
@@ -106,8 +108,11 @@ def test_mlflow_has_the_runs_with_provenance(project):
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tetrad"])
-    assert len(runs) >= 1
+    parents = runs[runs["tags.mlflow.runName"].str.startswith("summary-")]
+    runs = runs[runs["tags.mlflow.runName"] == "mini-demo"]
+    assert len(runs) >= 2 and len(parents) >= 2  # dvc repro + dvc exp run
     last = runs.iloc[0]
+    assert last["tags.mlflow.parentRunId"] in set(parents["run_id"])
     assert last["tags.weights"] == "demo-random" and last["tags.weights.audio"] == "demo-random"
     assert len(last["tags.manifest_sha256"]) == 64 and last["tags.git_sha"] != "unknown"
     assert "metrics.layers.audio.auc" in runs.columns and "params.aggregate.threshold" in runs.columns

@@ -38,9 +38,9 @@ def bench_decode(manifest_path: Path, n_frames: int, limit: int = 8) -> str:
     return f"| decode (audio 16 kHz + {n_frames} frames) | {len(paths)} files | {per:.3f} s/file |"
 
 
-def bench_layer(name: str, params: Params, units_max: int = 16) -> str:
+def bench_layer(name: str, params: Params, dataset: str, units_max: int = 16) -> str:
     cfg = params.layer[name]
-    paths = Paths(params.dataset.name)
+    paths = Paths(dataset)
     detector = create_detector(cfg.detector, resolve_layer_weights(cfg, params).paths, cfg.variant, cfg.options,
                                cfg.device)
     shard = sorted(paths.cache(cfg.input).glob("part-*.parquet"))[0]
@@ -63,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", default="reports/bench.md")
+    parser.add_argument("--dataset", default="mini", help="a dataset whose caches exist (run dvc repro first)")
     args = parser.parse_args(argv)
     setup()
     params = load_params(args.params)
-    rows = [bench_decode(Paths(params.dataset.name).manifest, params.extract.frames.n_frames)]
-    rows += [bench_layer(name, params) for name in params.layer]
+    rows = [bench_decode(Paths(args.dataset).manifest, params.extract.frames.n_frames)]
+    rows += [bench_layer(name, params, args.dataset) for name in params.layer]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    header = [f"# Tetrad benchmark ({params.dataset.name})", "",
+    header = [f"# Tetrad benchmark ({args.dataset})", "",
               f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
               f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}; "
               f"peak RSS {peak_mb:.0f} MB.", "", "| step | sample | time |", "|---|---|---|"]

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from tetrad import weights as wm
+from tetrad.datasets import doctor as dataset_doctor
 from tetrad.pipeline import setup
 
 CONF_DIR = Path("conf")
@@ -115,6 +116,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml")
     p.set_defaults(func=cmd_where)
     wm.add_cli(sub)
+    dataset_doctor.add_cli(sub)
     return top
 
 

@@ -25,11 +25,13 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetParams:
-    name: str = "mini"  # names the data/<name>/ and reports/<name>/ folders
+    name: str = "mini"  # names the data/<name>/ and reports/<name>/ folders; equals its key in `datasets`
     adapter: str = "mini"  # registered dataset adapter (tetrad.datasets)
     root: str = "data/mini/raw"
     split: str | None = None  # keep only this split when the dataset defines splits
-    limit: int | None = None  # keep the first N rows (after split), for quick runs
+    limit: int | None = None  # keep the first N rows (after split and sample), for quick runs
+    sample: int | None = None  # keep N rows drawn at random, stratified by label (after split, before limit)
+    seed: int = 0  # seed of `sample` (and of the files `tetrad doctor` probes)
     options: dict[str, Any] = field(default_factory=dict)  # adapter-specific options
 
 
@@ -98,8 +100,10 @@ class MlflowParams:
 @dataclass(frozen=True)
 class Params:
     experiment: str = "benchmark"  # name of the conf/experiment preset, recorded in reports
-    dataset: DatasetParams = field(default_factory=DatasetParams)
+    datasets: dict[str, DatasetParams] = field(default_factory=dict)  # evaluated by `dvc repro`, by name
+    dataset_names: list[str] = field(default_factory=list)  # = the keys of `datasets` (drives dvc.yaml's matrix)
     layer: dict[str, LayerParams] = field(default_factory=dict)  # the enabled layers (conf/layer/<layer>/)
+    layer_names: list[str] = field(default_factory=list)  # = the keys of `layer`
     extract: ExtractParams = field(default_factory=ExtractParams)
     aggregate: AggregateParams = field(default_factory=AggregateParams)
     weights: WeightsParams = field(default_factory=WeightsParams)
@@ -163,6 +167,12 @@ def _join(prefix: str, name: str) -> str:
 
 def validate(params: Params) -> Params:
     """Cross-field checks that a type alone cannot express."""
+    if params.dataset_names != list(params.datasets) or params.layer_names != list(params.layer):
+        raise ConfigError("dataset_names / layer_names must list the keys of datasets / layer "
+                          "(conf/config.yaml derives them; regenerate params.yaml with `make params`)")
+    for key, dataset in params.datasets.items():
+        if dataset.name != key:
+            raise ConfigError(f"datasets.{key}.name: is {dataset.name!r}; it must equal its key {key!r}")
     for name, layer in params.layer.items():
         if name not in LAYERS:
             raise ConfigError(f"layer.{name}: unknown layer (known: {LAYERS})")

@@ -53,6 +53,11 @@ class Paths:
     def reports(self) -> Path:
         return self.root / "reports" / self.dataset
 
+    @property
+    def summary_row(self) -> Path:
+        """This dataset's line of the cross-dataset summary (the summary stage's input)."""
+        return self.root / "data" / "summary" / f"{self.dataset}.json"
+
 
 @dataclass(frozen=True)
 class LayerWeights:
@@ -126,3 +131,12 @@ def run_tags(infos: dict[str, dict[str, Any]], manifest_sha: str, experiment: st
         for slot, sha in info["weights_sha256"].items():
             tags[f"sha256.{layer}.{slot}"] = sha or "unknown"
     return tags
+
+
+def dataset_argument(doc: str | None) -> Any:
+    """The `--dataset NAME` every per-dataset stage takes (a key of `datasets` in params.yaml)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--dataset", required=True)
+    return parser.parse_args()

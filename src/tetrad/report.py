@@ -68,3 +68,34 @@ def console_summary(metrics: Mapping[str, Any]) -> list[str]:
     out.append(f"  cascade   trigger rate {_fmt(c.get('trigger_rate'))}, AUC {_with_ci(c, 'auc')}, "
                f"GPU time saved {_fmt(c.get('gpu_time_saved_frac'))}")
     return out
+
+
+def summary_row(metrics: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
+    """One dataset's headline numbers for the cross-dataset summary."""
+    row: dict[str, Any] = {"dataset": metrics["dataset"], "n_videos": metrics["n_videos"], "mlflow_run_id": run_id}
+    for name, block in metrics["layers"].items():
+        row[f"{name}_auc"] = block.get("auc")
+        row[f"{name}_coverage"] = block.get("coverage")
+        row[f"{name}_weights"] = block.get("weights")
+    for name, block in metrics["fused"].items():
+        row[f"fused_{name}_auc"] = block.get("auc")
+    row["cascade_auc"] = metrics["cascade"].get("auc")
+    row["cascade_trigger_rate"] = metrics["cascade"].get("trigger_rate")
+    return row
+
+
+def summary_columns(rows: list[Mapping[str, Any]]) -> list[str]:
+    """dataset, n_videos, then every other column of any row in a stable (sorted) order."""
+    rest = sorted({c for row in rows for c in row} - {"dataset", "n_videos", "mlflow_run_id"})
+    return ["dataset", "n_videos", *rest]
+
+
+def summary_markdown(rows: list[Mapping[str, Any]]) -> str:
+    """The dataset x layer AUC table."""
+    columns = summary_columns(rows)[1:]
+    lines = ["# Tetrad: cross-dataset summary", "",
+             "AUC per layer (against its modality-true label), per fusion and for the cascade; "
+             "`*_weights` says whether a layer ran real or demo-random weights.", "",
+             "| dataset | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += ["| " + " | ".join([str(r["dataset"])] + [_fmt(r.get(c)) for c in columns]) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

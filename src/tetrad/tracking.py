@@ -63,3 +63,25 @@ def log_run(cfg: MlflowParams, run_name: str, params: Mapping[str, Any], metrics
                 mlflow.log_artifact(str(path))
     log.info("MLflow run %s logged to %s (experiment %r)", run.info.run_id, cfg.tracking_uri, cfg.experiment)
     return run.info.run_id
+
+
+def log_parent(cfg: MlflowParams, run_name: str, children: Mapping[str, str | None],
+               metrics: Mapping[str, Any], artifacts: list[Path]) -> str | None:
+    """A parent run over the per-dataset runs: MLflow nests runs whose `mlflow.parentRunId` tag names it."""
+    if not cfg.enabled:
+        return None
+    import mlflow
+
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    mlflow.set_experiment(cfg.experiment)
+    client = mlflow.MlflowClient()
+    with mlflow.start_run(run_name=run_name) as parent:
+        mlflow.log_metrics(numeric_metrics(metrics))
+        mlflow.set_tags({"datasets": ",".join(children), "git_sha": git_sha()})
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+    for dataset, run_id in children.items():
+        if run_id:
+            client.set_tag(run_id, "mlflow.parentRunId", parent.info.run_id)
+    log.info("MLflow parent run %s over %s", parent.info.run_id, list(children))
+    return parent.info.run_id

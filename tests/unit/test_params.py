@@ -70,6 +70,7 @@ def test_bad_config_names_the_key(path, value, message):
 def test_unknown_layer_name_is_rejected():
     data = _base()
     data["layer"]["smell"] = data["layer"]["audio"]
+    data["layer_names"].append("smell")
     with pytest.raises(ConfigError, match="layer.smell: unknown layer"):
         params_from_dict(data)
 
@@ -82,3 +83,10 @@ def test_detector_options_are_checked_by_the_detector(tmp_path):
 
     with pytest.raises(ConfigError, match="layer.audio.options.window"):
         create_detector("w2v2_deepfake_v2", {"model": tmp_path / "m"}, "tiny", {"window": 3})
+
+
+def test_derived_name_lists_must_match():
+    data = _base()
+    data["dataset_names"] = ["mini", "other"]
+    with pytest.raises(ConfigError, match="dataset_names / layer_names"):
+        params_from_dict(data)

@@ -1,0 +1,85 @@
+"""LAV-DF: `metadata.json` (or `metadata.min.json`) at the root, a list of entries with files in train/ dev/ test/.
+
+Each entry has `file` (`test/000001.mp4`), `n_fakes`, `fake_periods`, `original`, `modify_video`, `modify_audio`
+and `split` (train/dev/test; dev becomes `val`). Label: fake iff n_fakes > 0 (the dataset's own rule); the
+modify flags give the modality labels. Where they disagree the label follows n_fakes: n_fakes = 0 with a flag set
+is real (0/0), n_fakes > 0 with no flag is fake with unknown modalities (null/null); both are counted and logged.
+A fake is grouped with its `original`, a real with itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tetrad.datasets.registry import DatasetError, check_options, manifest_table, normalize_split, register_dataset
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("file", "n_fakes", "modify_video", "modify_audio", "split")
+METADATA_FILES = ("metadata.json", "metadata.min.json")
+DEFAULTS: dict[str, Any] = {"metadata": None}  # None: metadata.json, else metadata.min.json
+
+
+@register_dataset("lavdf")
+def lavdf_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
+    opts = check_options(options, DEFAULTS, "lavdf")
+    names = [opts["metadata"]] if opts["metadata"] else list(METADATA_FILES)
+    path = next((root / n for n in names if (root / n).is_file()), None)
+    if path is None:
+        raise FileNotFoundError(f"none of {names} found in {root}")
+    entries = read_metadata(path)
+    rows = [_row(entry, f"{path}: entry {i}") for i, entry in enumerate(entries)]
+    _log_disagreements(rows, path)
+    return manifest_table(rows, root)
+
+
+def read_metadata(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise DatasetError(f"{path}: expected a list of objects with {list(REQUIRED)}")
+    return data
+
+
+def _row(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    missing = [k for k in REQUIRED if k not in entry]
+    if missing:
+        raise DatasetError(f"{where}: missing {missing}")
+    if not isinstance(entry["file"], str) or not entry["file"].endswith(".mp4"):
+        raise DatasetError(f"{where}: file is {entry['file']!r}, expected a path like test/000001.mp4")
+    n_fakes, audio, video = entry["n_fakes"], entry["modify_audio"], entry["modify_video"]
+    if type(n_fakes) is not int or n_fakes < 0 or type(audio) is not bool or type(video) is not bool:
+        raise DatasetError(f"{where}: n_fakes must be an int >= 0 and modify_audio/modify_video booleans, got "
+                           f"{n_fakes!r}, {audio!r}, {video!r}")
+    label = int(n_fakes > 0)
+    a, v, note = int(audio), int(video), None
+    if label == 0 and (audio or video):
+        a, v, note = 0, 0, "flags_without_fakes"
+    elif label == 1 and not (audio or video):
+        a, v, note = None, None, "fakes_without_flags"
+    file = entry["file"]
+    group = entry.get("original") or file
+    return {"rel": file, "label": label, "audio_label": a, "video_label": v, "category": None,
+            "method": _method(a, v) if label else "real", "group": group.removesuffix(".mp4"),
+            "split": normalize_split(entry["split"], where), "note": note}
+
+
+def _method(audio: int | None, video: int | None) -> str | None:
+    """The same names as AV-Deepfake1M's modify types, so both datasets report alike."""
+    return {(1, 1): "both_modified", (1, 0): "audio_modified", (0, 1): "visual_modified"}.get((audio, video))
+
+
+def _log_disagreements(rows: list[dict[str, Any]], path: Path) -> None:
+    for note, text in (("flags_without_fakes", "n_fakes = 0 but a modify flag is set: real"),
+                       ("fakes_without_flags", "n_fakes > 0 but no modify flag: fake, modalities unknown")):
+        hits = [r["rel"] for r in rows if r["note"] == note]
+        if hits:
+            log.warning("%s: %d entries where %s (e.g. %s)", path.name, len(hits), text, hits[0])
