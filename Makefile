@@ -15,7 +15,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 SYSTEM_TOOLS := espeak-ng:espeak-ng aplay:alsa-utils
 
-.PHONY: help install system-deps demo test params bench clean
+# Checkouts of upstream repositories for `make parity` (fetched by you; never committed).
+UPSTREAM_AASIST ?= ../upstream/aasist
+
+.PHONY: help install system-deps demo test params bench parity clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,15 +36,15 @@ install: $(STAMP) ## create .venv and install pinned requirements (once; again o
 $(STAMP): requirements.txt pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps -e .
+	set -o pipefail; $(BIN)/python -m pip install -q -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	set -o pipefail; $(BIN)/python -m pip install -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	@touch $@
 
 demo: install ## build the mini benchmark and run the whole pipeline on it (CPU, offline)
 	@if [ -d "$(WEIGHTS_FROM)" ]; then $(BIN)/tetrad weights import "$(WEIGHTS_FROM)"; \
 	  else echo "no $(WEIGHTS_FROM): layers without real weights run demo-random weights"; fi
 	$(BIN)/tetrad demo-weights
-	@mkdir -p weights/audio weights/semantic
+	@mkdir -p $(addprefix weights/,audio visual lip semantic)
 	$(BIN)/dvc repro
 	@$(BIN)/tetrad where
 
@@ -53,6 +56,11 @@ params: install ## regenerate params.yaml from conf/ (commit it; a test fails wh
 
 bench: install ## time each stage on the mini benchmark (reports/bench.md)
 	$(BIN)/python -m tetrad.bench --out reports/bench.md
+
+parity: install ## our re-implementations vs upstream code on the same weights/inputs -> reports/parity.md
+	@test -d "$(UPSTREAM_AASIST)/models" || { echo "need a checkout of clovaai/aasist@a04c986 at UPSTREAM_AASIST=$(UPSTREAM_AASIST)"; exit 1; }
+	$(BIN)/python -m tetrad.parity.aasist --upstream $(UPSTREAM_AASIST) --weights-dir weights \
+	  $$( [ -d "$(WEIGHTS_FROM)" ] && echo --real-dir $(WEIGHTS_FROM) ) --out reports/parity.md
 
 clean: ## remove generated data, caches and runs (keeps weights and .venv)
 	rm -rf data/mini data/*/cache data/*/scores mlflow.db mlruns mlartifacts .dvc/cache .dvc/tmp

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TETRAD_SHARED", ROOT.parent / "shared")) / "upstream-data"
 pytestmark = pytest.mark.slow
 
 
@@ -40,6 +39,10 @@ def project(tmp_path_factory) -> Path:
     for rel in tracked_files():
         (proj / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, proj / rel)
+    config = proj / "conf/config.yaml"  # a second dataset: the mini clips in FakeAVCeleb's layout and adapter
+    config.write_text(config.read_text().replace(
+        "  - dataset@datasets.mini: mini\n",
+        "  - dataset@datasets.mini: mini\n  - dataset@datasets.mini_fakeavceleb: mini_fakeavceleb\n"))
     for conf in (proj / "conf/layer").rglob("*.yaml"):
         conf.write_text(conf.read_text().replace("variant: full", "variant: tiny"))
     exp = proj / "conf/experiment/demo.yaml"
@@ -49,8 +52,6 @@ def project(tmp_path_factory) -> Path:
     run(["git", "init", "-q"], proj)
     run(["git", "add", "-A"], proj)
     run(["git", "commit", "-qm", "test project"], proj)
-    if SHARED.is_dir():
-        run([tetrad, "weights", "import", str(SHARED)], proj)
     run([tetrad, "demo-weights"], proj)
     for layer in ("audio", "semantic"):
         (proj / "weights" / layer).mkdir(parents=True, exist_ok=True)
@@ -72,6 +73,15 @@ def test_metrics_hold_layers_fusions_and_cascade(project):
     assert "DEMO-RANDOM" in (project / "reports/mini/report.md").read_text()
     summary = (project / "reports/summary.csv").read_text().splitlines()
     assert summary[0].startswith("dataset,n_videos") and summary[1].startswith("mini,28")
+    assert summary[2].startswith("mini_fakeavceleb,24") and len(summary) == 3
+
+
+def test_second_dataset_is_read_by_the_fakeavceleb_adapter(project):
+    metrics = json.loads((project / "reports/mini_fakeavceleb/metrics.json").read_text())
+    assert metrics["n_videos"] == 24 and metrics["layers"]["audio"]["coverage"] == 1.0
+    assert set(metrics["per_category"]) == {"A", "B", "C", "D"}
+    videos = pd.read_parquet(project / "reports/mini_fakeavceleb/videos.parquet")
+    assert set(videos["split"]) == {"train", "val", "test"}  # FakeAVCeleb has no official split: grouped
 
 
 def test_no_manifest_row_is_lost(project):
@@ -92,7 +102,7 @@ def test_second_repro_does_nothing(project):
 def test_threshold_sweep_reruns_only_aggregate(project):
     out = run(["dvc", "exp", "run", "-S", "aggregate.threshold=0.7"], project)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {"aggregate@mini", "summary"}, out  # the summary follows its per-dataset inputs
+    assert ran == {"aggregate@mini", "aggregate@mini_fakeavceleb", "summary"}, out
     metrics = json.loads((project / "reports/mini/metrics.json").read_text())
     assert metrics["threshold"] == 0.7
 

@@ -39,7 +39,12 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def cmd_make_mini(args: argparse.Namespace) -> int:
     from tetrad.mini import make_mini
+    from tetrad.mini_layouts import export_fakeavceleb
 
+    if args.layout == "fakeavceleb":
+        root = export_fakeavceleb(Path(args.source), Path(args.out))
+        print(f"mini benchmark in FakeAVCeleb v1.2 layout written to {root}")
+        return 0
     make_mini(Path(args.out), seed=args.seed)
     print(f"mini benchmark written to {args.out} (labels.csv, README.md)")
     return 0
@@ -105,6 +110,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("make-mini", help="generate the mini benchmark")
     p.add_argument("--out", default="data/mini/raw")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layout", choices=("mini", "fakeavceleb"), default="mini",
+                   help="fakeavceleb: re-lay out an existing mini benchmark (--source) in FakeAVCeleb v1.2 format")
+    p.add_argument("--source", default="data/mini/raw", help="the mini benchmark to re-lay out")
     p.set_defaults(func=cmd_make_mini)
     p = sub.add_parser("demo-weights", help="write random demo checkpoints where real weights are missing")
     p.add_argument("--params", default="params.yaml")

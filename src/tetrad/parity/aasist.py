@@ -1,0 +1,286 @@
+"""Parity of tetrad's AASIST / AASIST-L with upstream clovaai/aasist: same checkpoint, same waveforms, same logits.
+
+    python -m tetrad.parity.aasist --upstream /tmp/upstream/aasist --weights-dir weights --out reports/parity.md
+
+Upstream's `models/AASIST.py` is imported at run time from the checkout (never vendored) and built from the
+checkout's `config/*.conf`; it runs on CPU as it is, so no runtime patch is applied. Both models get the real
+checkpoints (from the weights cache, or `--real-dir`, sha256-checked) and a random-initialised one in upstream's
+format, and the same batch: seeded synthetic signals, the Debian alsa-utils voice WAVs and espeak-ng speech
+(when present), each tiled/cut to 64600 samples as upstream's `pad`. The AASIST section of the report is
+rewritten between its markers, so other layers' sections can live in the same file. Exit status 1 when a
+difference exceeds the tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import logging
+import math
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import soundfile as sf
+import torch
+from scipy.signal import resample_poly
+
+from tetrad.io import file_sha256, write_text
+from tetrad.layers import create_detector, detector_class
+from tetrad.layers.aasist import ARCHS, SAMPLE_RATE, AASISTArch, AASISTDetector, probe_signals, tile_to_length
+from tetrad.layers.base import load_checkpoint
+from tetrad.weights import get_entry, verify_entry
+
+log = logging.getLogger(__name__)
+
+CONFS = {"aasist": "AASIST.conf", "aasist_l": "AASIST-L.conf"}
+BEGIN, END = "<!-- aasist:begin -->", "<!-- aasist:end -->"
+TOLERANCE = 1e-4
+ALSA_DIR = Path("/usr/share/sounds/alsa")
+ALSA_SPEECH = ("Front_Center", "Front_Left", "Front_Right", "Rear_Center", "Rear_Left", "Rear_Right",
+               "Side_Left", "Side_Right")  # Noise.wav is not speech
+ESPEAK_LINES = (("en-us", "The quick brown fox jumps over the lazy dog."),
+                ("en-gb", "Please call Stella and ask her to bring these things with her from the store."),
+                ("en-us", "Audio anti spoofing systems decide whether speech is genuine or synthetic."))
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    kind: str  # synthetic | alsa (recorded human speech) | espeak (espeak-ng synthetic speech)
+    wave: np.ndarray  # 16 kHz float32, raw level
+
+
+# --------------------------------------------------------------------------------------------- upstream
+
+
+def load_upstream(checkout: Path) -> ModuleType:
+    """Import the checkout's models/AASIST.py under a private name (no sys.path change)."""
+    path = checkout / "models" / "AASIST.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass --upstream <checkout of clovaai/aasist>")
+    spec = importlib.util.spec_from_file_location("tetrad_upstream_aasist_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def upstream_config(checkout: Path, name: str) -> dict:
+    return json.loads((checkout / "config" / CONFS[name]).read_text())["model_config"]
+
+
+def upstream_commit(checkout: Path) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def build_upstream(module: ModuleType, conf: dict, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    model = module.Model(conf)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+def read_wav_16k(path: Path) -> np.ndarray:
+    """A WAV as mono float32 at 16 kHz (polyphase resampling), level untouched."""
+    wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    wave = wave.mean(axis=1)
+    if sr != SAMPLE_RATE:
+        ratio = Fraction(SAMPLE_RATE, sr)
+        wave = resample_poly(wave, ratio.numerator, ratio.denominator)
+    return np.asarray(wave, dtype=np.float32)
+
+
+def espeak_wave(text: str, voice: str, out: Path) -> np.ndarray | None:
+    """espeak-ng speech (written to `out`) at 16 kHz, or None when espeak-ng is not installed."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        return None
+    subprocess.run([exe, "-v", voice, "-w", str(out), text], check=True, capture_output=True)
+    return read_wav_16k(out)
+
+
+def synthetic_clips(seed: int) -> list[Clip]:
+    """Seeded signals: the demo-calibration probes plus a short (tiled) and a long (first window) clip."""
+    probes = probe_signals(64600, seed).numpy()
+    clips = [Clip(f"probe{i}", "synthetic", p) for i, p in enumerate(probes[[1, 4, 5, 6]])]
+    rng = np.random.default_rng(seed)
+    clips.append(Clip("noise_1.3s", "synthetic", (rng.standard_normal(20800) * 0.05).astype(np.float32)))
+    t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
+    long = 0.2 * np.sin(2 * np.pi * 300 * t) + rng.standard_normal(t.size) * 0.02
+    clips.append(Clip("tone_6s", "synthetic", long.astype(np.float32)))
+    return clips
+
+
+def speech_clips(folder: Path) -> list[Clip]:
+    clips = [Clip(f"alsa/{n}", "alsa", read_wav_16k(ALSA_DIR / f"{n}.wav"))
+             for n in ALSA_SPEECH if (ALSA_DIR / f"{n}.wav").is_file()]
+    for i, (voice, text) in enumerate(ESPEAK_LINES):
+        wave = espeak_wave(text, voice, folder / f"espeak_{i}.wav")
+        if wave is not None:
+            clips.append(Clip(f"espeak/{voice}-{i}", "espeak", wave))
+    return clips
+
+
+def batch_of(clips: list[Clip], nb_samp: int) -> torch.Tensor:
+    return torch.from_numpy(np.stack([tile_to_length(c.wave, nb_samp) for c in clips]))
+
+
+# --------------------------------------------------------------------------------------------- comparison
+
+
+@dataclass
+class Result:
+    name: str
+    weights: str  # real | random
+    n_inputs: int
+    diff_l0: float
+    diff_l1: float
+    diff_fake: float
+    diff_sinc: float
+    ours_fake: list[float]
+    upstream_l1: list[float]
+
+    @property
+    def ok(self) -> bool:
+        return max(self.diff_l0, self.diff_l1, self.diff_fake) <= TOLERANCE
+
+
+def compare(name: str, weights: str, checkpoint: Path, module: ModuleType, conf: dict, x: torch.Tensor,
+            chunk: int = 8) -> Result:
+    """Run our detector and upstream's Model on the same checkpoint and batch (in chunks, to bound memory)."""
+    ours = create_detector(name, {"model": checkpoint}, variant="full")
+    theirs = build_upstream(module, conf, load_checkpoint(checkpoint))
+    logits, fake, ref = [], [], []
+    with torch.inference_mode():
+        for part in torch.split(x, chunk):
+            ours_fake, _ = ours.score(part)
+            logits.append(ours.logits(part))
+            fake.append(ours_fake)
+            ref.append(theirs(part, Freq_aug=False)[1])
+    logits, fake, ref = torch.cat(logits), torch.cat(fake), torch.cat(ref)
+    diff = (logits - ref).abs().amax(dim=0)
+    return Result(name, weights, len(x), float(diff[0]), float(diff[1]),
+                  float((fake - (ref[:, 0] - ref[:, 1])).abs().max()),
+                  float((ours.net.sinc[:, 0] - theirs.conv_time.band_pass).abs().max()),
+                  fake.tolist(), ref[:, 1].tolist())
+
+
+def real_checkpoint(name: str, weights_dir: Path, real_dir: Path | None) -> Path | None:
+    """The published checkpoint, sha256-verified: from the weights cache, else from `real_dir`."""
+    entry = get_entry(name)
+    cached = verify_entry(entry, weights_dir)
+    if cached.status == "verified":
+        return cached.path
+    for candidate in (real_dir / n for n in entry.names) if real_dir else ():
+        if candidate.is_file() and file_sha256(candidate) == entry.sha256:
+            return candidate
+    log.warning("%s: no verified real checkpoint in %s%s; random weights only", name, weights_dir,
+                f" or {real_dir}" if real_dir else "")
+    return None
+
+
+def check_arch(name: str, conf: dict) -> None:
+    """Our hyper-parameters must be the checkout's, or the comparison is meaningless."""
+    theirs, ours = AASISTArch.from_conf(conf), ARCHS[name]["full"]
+    if theirs != ours:
+        raise SystemExit(f"{name}: upstream config {CONFS[name]} gives {theirs}, ours is {ours}")
+
+
+def run_model(name: str, args: argparse.Namespace, module: ModuleType, x: torch.Tensor, tmp: Path) -> list[Result]:
+    conf = upstream_config(args.upstream, name)
+    check_arch(name, conf)
+    results = []
+    real = real_checkpoint(name, args.weights_dir, args.real_dir)
+    if real is not None:
+        log.info("%s: real weights %s", name, real)
+        results.append(compare(name, "real", real, module, conf, x))
+    random_path = tmp / f"{name}_random.pth"
+    detector_class(name).write_demo_weights("model", random_path, "full", args.seed)
+    log.info("%s: random-initialised weights (seed %d)", name, args.seed)
+    results.append(compare(name, "random", random_path, module, conf, x))
+    return results
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def render(results: list[Result], clips: list[Clip], commit: str) -> str:
+    lines = [
+        "## AASIST / AASIST-L (audio layer) vs clovaai/aasist", "",
+        f"Date {datetime.date.today().isoformat()}, torch {torch.__version__}, upstream commit {commit}, CPU, "
+        f"{torch.get_num_threads()} threads. Inputs: {len(clips)} waveforms tiled/cut to 64600 samples "
+        f"({', '.join(sorted({c.kind for c in clips}))}). Tolerance {TOLERANCE:g}. Upstream's models/AASIST.py "
+        "runs unpatched.", "",
+        "| model | weights | n inputs | max abs diff logits[:,0] | max abs diff logits[:,1] "
+        "| max abs diff fake logit (ours vs l0-l1) | sinc bank max abs diff | ok |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {r.name} | {r.weights} | {r.n_inputs} | {r.diff_l0:.2e} | {r.diff_l1:.2e} | {r.diff_fake:.2e} "
+              f"| {r.diff_sinc:.2e} | {'yes' if r.ok else 'NO'} |" for r in results]
+    real = [r for r in results if r.weights == "real"]
+    if real:
+        lines += ["", "Scores with the real weights (P(fake) = sigmoid(l0 - l1) from ours; l1 = upstream's "
+                  "bona fide score). alsa = recorded human speech, espeak = espeak-ng synthetic speech:", "",
+                  "| input | kind | " + " | ".join(f"{r.name} P(fake) | {r.name} l1" for r in real) + " |",
+                  "|---|---|" + "---|---|" * len(real)]
+        for i, clip in enumerate(clips):
+            cells = " | ".join(f"{_sigmoid(r.ours_fake[i]):.3f} | {r.upstream_l1[i]:.2f}" for r in real)
+            lines.append(f"| {clip.name} | {clip.kind} | {cells} |")
+    return "\n".join(lines)
+
+
+def _sigmoid(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
+
+
+def update_report(out: Path, section: str) -> None:
+    """Replace the text between our markers, or append the section; other sections are kept."""
+    text = out.read_text() if out.exists() else "# Parity with upstream\n"
+    block = f"{BEGIN}\n{section}\n{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    write_text(text, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--upstream", type=Path, required=True, help="checkout of clovaai/aasist")
+    parser.add_argument("--weights-dir", type=Path, default=Path("weights"))
+    parser.add_argument("--real-dir", type=Path, default=None, help="folder holding aasist_AASIST(-L).pth")
+    parser.add_argument("--out", type=Path, default=Path("reports/parity.md"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    module = load_upstream(args.upstream)
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = synthetic_clips(args.seed) + speech_clips(Path(tmp))
+        x = batch_of(clips, AASISTDetector.spec.input_size[0])
+        results = [r for name in CONFS for r in run_model(name, args, module, x, Path(tmp))]
+    section = render(results, clips, upstream_commit(args.upstream))
+    update_report(args.out, section)
+    print(section)
+    bad = [f"{r.name}/{r.weights}" for r in results if not r.ok]
+    if bad:
+        print(f"parity FAILED (tolerance {TOLERANCE:g}): {', '.join(bad)}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
