@@ -11,7 +11,6 @@ A fake is grouped with its `original`, a real with itself.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +18,14 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import DatasetError, check_options, manifest_table, normalize_split, register_dataset
+from tetrad.datasets.registry import (
+    DatasetError,
+    check_options,
+    manifest_table,
+    normalize_split,
+    read_json_list,
+    register_dataset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +50,9 @@ def av1m_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         if subset == "test":
             raise ValueError("dataset.options.subsets: AV-Deepfake1M test labels are withheld (scored on Codabench)")
         path = root / f"{subset}_metadata.json"
-        rows += [_row(entry, subset, f"{path}: entry {i}") for i, entry in enumerate(read_metadata(path))]
+        rows += [_row(entry, subset, f"{path}: entry {i}") for i, entry in enumerate(read_json_list(path, REQUIRED))]
     _log_disagreements(rows)
     return manifest_table(rows, root)
-
-
-def read_metadata(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found (dataset.options.subsets names it)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-        raise DatasetError(f"{path}: expected a list of objects with {list(REQUIRED)}")
-    return data
 
 
 def normalize_modify_type(value: Any, where: str) -> str:

@@ -9,7 +9,6 @@ A fake is grouped with its `original`, a real with itself.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import DatasetError, check_options, manifest_table, normalize_split, register_dataset
+from tetrad.datasets.registry import (
+    DatasetError,
+    check_options,
+    manifest_table,
+    normalize_split,
+    read_json_list,
+    register_dataset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +39,10 @@ def lavdf_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     path = next((root / n for n in names if (root / n).is_file()), None)
     if path is None:
         raise FileNotFoundError(f"none of {names} found in {root}")
-    entries = read_metadata(path)
+    entries = read_json_list(path, REQUIRED)
     rows = [_row(entry, f"{path}: entry {i}") for i, entry in enumerate(entries)]
     _log_disagreements(rows, path)
     return manifest_table(rows, root)
-
-
-def read_metadata(path: Path) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-        raise DatasetError(f"{path}: expected a list of objects with {list(REQUIRED)}")
-    return data
 
 
 def _row(entry: dict[str, Any], where: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ datasets without an official one, and the selection (split, stratified sample, l
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -182,3 +183,16 @@ def parse_label(value: Any, where: str, allowed: Mapping[Any, int]) -> int:
     if value not in allowed:
         raise DatasetError(f"{where}: unknown label value {value!r} (expected one of {list(allowed)})")
     return allowed[value]
+
+
+def read_json_list(path: Path, required: Iterable[str]) -> list[dict[str, Any]]:
+    """A metadata file that is a JSON list of objects (AV-Deepfake1M, LAV-DF), or one clear error naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise DatasetError(f"{path}: expected a list of objects with {list(required)}")
+    return data
