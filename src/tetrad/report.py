@@ -46,7 +46,21 @@ def render_markdown(metrics: Mapping[str, Any]) -> str:
               f"Stop after `{c.get('first')}` when P(fake) >= {c.get('fail_fast')}: trigger rate "
               f"{_fmt(c.get('trigger_rate'))}, AUC {_with_ci(c, 'auc')}, ACC {_with_ci(c, 'acc')}, "
               f"GPU time saved {_fmt(c.get('gpu_time_saved_frac'))}. {c.get('note') or ''}".rstrip(), ""]
-    return "\n".join(lines) + _status_section(metrics)
+    return "\n".join(lines) + _category_section(metrics) + _status_section(metrics)
+
+
+def _category_section(metrics: Mapping[str, Any]) -> str:
+    """Per category (FakeAVCeleb's A-D where the dataset has them): the share of videos called fake."""
+    cats = metrics.get("per_category") or {}
+    if not cats:
+        return ""
+    scores = sorted({k for c in cats.values() for k, v in c.items() if isinstance(v, Mapping)})
+    lines = ["", f"## Per category: share called fake (P(fake) > {metrics['threshold']})", "",
+             "| category | n | fake | " + " | ".join(scores) + " |", "|---" * (len(scores) + 3) + "|"]
+    for name, c in sorted(cats.items()):
+        cells = [_fmt((c.get(k) or {}).get("pred_fake_rate")) for k in scores]
+        lines.append(f"| {name} | {c.get('n')} | {c.get('n_fake')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _status_section(metrics: Mapping[str, Any]) -> str:
