@@ -8,7 +8,7 @@ from tetrad.detect import score_cache
 from tetrad.io import read_table, write_json, write_table
 from tetrad.layers import create_detector
 from tetrad.params import load_params
-from tetrad.pipeline import Paths, resolve_layer_weights, run_info, setup
+from tetrad.pipeline import Paths, resolve_layer_weights, run_info, setup, write_demo_weights
 
 log = logging.getLogger("stages.detect")
 
@@ -21,6 +21,8 @@ if __name__ == "__main__":
     params = load_params()
     cfg = params.layer[args.layer]
     paths = Paths(args.dataset)
+    if params.weights.allow_demo:  # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
+        write_demo_weights(params, layers=[args.layer])
     weights = resolve_layer_weights(cfg, params)
     detector = create_detector(cfg.detector, weights.paths, cfg.variant, cfg.options, cfg.device)
     if weights.provenance == "demo-random":

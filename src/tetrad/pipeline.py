@@ -80,10 +80,12 @@ def resolve_layer_weights(layer: LayerParams, params: Params) -> LayerWeights:
                         {s: r.sha256 for s, r in resolved.items()})
 
 
-def write_demo_weights(params: Params, seed: int = 0) -> list[Path]:
+def write_demo_weights(params: Params, seed: int = 0, layers: list[str] | None = None) -> list[Path]:
     """Random checkpoints in the exact upstream format for every configured slot that has no real file."""
     written = []
-    for layer in params.layer.values():
+    for name, layer in params.layer.items():
+        if layers is not None and name not in layers:
+            continue
         cls = detector_class(layer.detector)
         for slot, name in layer.weights.items():
             entry = wm.REGISTRY.get(name)
