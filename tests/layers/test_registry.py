@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tetrad.layers import CheckpointError, create_detector, detector_class, get_spec, list_detectors
+from tetrad.layers import create_detector, detector_class, get_spec, list_detectors
 from tetrad.layers.base import Unit
 from tetrad.params import LAYERS
 from tetrad.weights import REGISTRY

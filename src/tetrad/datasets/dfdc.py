@@ -11,7 +11,6 @@ swapped voice or both and the labels do not say which: a fake's audio_label and 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from tetrad.datasets.registry import (DatasetError, check_options, manifest_table, normalize_split, parse_label,
-                                      register_dataset)
+                                      read_json, register_dataset)
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +74,7 @@ def _row(rel: str, label: int, group_file: str, split: str) -> dict[str, Any]:
 
 def read_metadata(path: Path) -> dict[str, tuple[int, str | None, str | None]]:
     """{file: (label, original, split)} from either metadata.json format (training parts or test set)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: expected an object {{file: {{...}}}}, got {type(data).__name__}")
     return {name: _entry(entry, f"{path}: {name}") for name, entry in data.items()}

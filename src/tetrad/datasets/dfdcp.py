@@ -7,7 +7,6 @@ has face swaps only: video_label = label and audio_label is null.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from tetrad.datasets.registry import (DatasetError, check_options, manifest_table, normalize_split, parse_label,
-                                      register_dataset)
+                                      read_json, register_dataset)
 
 META = "dataset.json"
 _LABELS = {"real": 0, "fake": 1}
@@ -29,12 +28,7 @@ def dfdcp_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def read_dataset_json(path: Path) -> dict[str, dict[str, Any]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the DFDC preview ships {META} at its root")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path, f"the DFDC preview ships {META} at its root")
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise DatasetError(f"{path}: expected an object {{path: {{label, set}}}}")
     return data

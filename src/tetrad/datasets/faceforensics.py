@@ -9,7 +9,6 @@ FF++ videos are used without audio: audio_label is null and video_label = label.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import DatasetError, check_options, manifest_table, register_dataset
+from tetrad.datasets.registry import DatasetError, check_options, manifest_table, read_json, register_dataset
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +62,8 @@ def read_splits(splits_dir: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 def _read_pairs(path: Path) -> list[tuple[str, str]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: copy dataset/splits/*.json of the FaceForensics repository "
-                                f"there, or set dataset.options.splits_dir")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path, "copy dataset/splits/*.json of the FaceForensics repository there, or set "
+                           "dataset.options.splits_dir")
     if not isinstance(data, list):
         raise DatasetError(f"{path}: expected a list of [\"a\", \"b\"] id pairs, got {type(data).__name__}")
     for i, pair in enumerate(data):

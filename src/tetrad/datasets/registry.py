@@ -185,14 +185,19 @@ def parse_label(value: Any, where: str, allowed: Mapping[Any, int]) -> int:
     return allowed[value]
 
 
-def read_json_list(path: Path, required: Iterable[str]) -> list[dict[str, Any]]:
-    """A metadata file that is a JSON list of objects (AV-Deepfake1M, LAV-DF), or one clear error naming it."""
+def read_json(path: Path, hint: str = "") -> Any:
+    """A JSON label file, or one clear error naming it (missing: FileNotFoundError, malformed: DatasetError)."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
+        raise FileNotFoundError(f"{path} not found{': ' + hint if hint else ''}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+
+
+def read_json_list(path: Path, required: Iterable[str]) -> list[dict[str, Any]]:
+    """A metadata file that is a JSON list of objects (AV-Deepfake1M, LAV-DF), or one clear error naming it."""
+    data = read_json(path)
     if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
         raise DatasetError(f"{path}: expected a list of objects with {list(required)}")
     return data

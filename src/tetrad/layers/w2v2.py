@@ -20,7 +20,7 @@ from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassifica
 
 from tetrad.layers.base import CheckpointError, Detector, DetectorSpec, Unit
 from tetrad.layers.registry import register_detector
-from tetrad.layers.units import UnitError, audio_windows
+from tetrad.layers.units import audio_windows
 from tetrad.params import build
 
 SAMPLE_RATE = 16000
