@@ -2,8 +2,7 @@
 
 import json
 import logging
-
-from omegaconf import OmegaConf
+from dataclasses import asdict
 
 from tetrad import schemas
 from tetrad.aggregate import evaluate, reduce_units
@@ -35,8 +34,8 @@ if __name__ == "__main__":
         write_text(curve.to_csv(index=False), paths.reports / "roc" / f"{name}.csv")
     write_text(render_markdown(metrics), paths.reports / "report.md")
     tags = run_tags(infos, file_sha256(paths.manifest), params.experiment)
-    run_id = log_run(params.mlflow, f"{args.dataset}-{params.experiment}", OmegaConf.to_container(
-        OmegaConf.load("params.yaml")), metrics, tags, [paths.reports])
+    run_id = log_run(params.mlflow, f"{args.dataset}-{params.experiment}", asdict(params), metrics, tags,
+                     [paths.reports])
     write_json(summary_row(metrics, run_id), paths.summary_row)
     log.info("wrote %s (metrics.json, report.md, videos.parquet, roc/)\n%s", paths.reports,
              "\n".join(console_summary(metrics)))

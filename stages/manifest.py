@@ -3,7 +3,7 @@
 import logging
 
 from tetrad import schemas
-from tetrad.datasets import build_manifest
+from tetrad.datasets.registry import manifest_from
 from tetrad.datasets.doctor import doctor
 from tetrad.io import write_table
 from tetrad.params import load_params
@@ -25,7 +25,7 @@ if __name__ == "__main__":
     log.info("tetrad doctor %s:\n%s", args.dataset, report.render(max_names=20))
     if not report.usable:
         raise SystemExit(f"dataset {args.dataset!r} is unusable: {'; '.join(report.fatal)}")
-    manifest = build_manifest(dataset)
+    manifest = manifest_from(report.table, dataset)  # the adapter ran once, inside the doctor
     out = write_table(manifest, Paths(args.dataset).manifest, schemas.MANIFEST)
     log.info("read %s (adapter %s): %d rows, status %s, labels %s -> wrote %s", dataset.root,
              dataset.adapter, len(manifest), counts(manifest["status"]), counts(manifest["label"]), out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import shutil
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from tetrad import weights as wm
+from tetrad.io import file_sha256
 from tetrad.layers import detector_class
 from tetrad.params import LayerParams, Params
+from tetrad.tracking import git_sha
 
 log = logging.getLogger(__name__)
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
@@ -83,8 +86,8 @@ def resolve_layer_weights(layer: LayerParams, params: Params) -> LayerWeights:
 def write_demo_weights(params: Params, seed: int = 0, layers: list[str] | None = None) -> list[Path]:
     """Random checkpoints in the exact upstream format for every configured slot that has no real file."""
     written = []
-    for name, layer in params.layer.items():
-        if layers is not None and name not in layers:
+    for layer_name, layer in params.layer.items():
+        if layers is not None and layer_name not in layers:
             continue
         cls = detector_class(layer.detector)
         for slot, name in layer.weights.items():
@@ -120,9 +123,6 @@ def modality_label(layer: str) -> str:
 
 def run_tags(infos: dict[str, dict[str, Any]], manifest_sha: str, experiment: str) -> dict[str, str]:
     """MLflow tags: code, pipeline, data and weights provenance."""
-    from tetrad.io import file_sha256
-    from tetrad.tracking import git_sha
-
     lock = Path("dvc.lock")
     tags = {"git_sha": git_sha(), "dvc_lock_sha256": file_sha256(lock) if lock.is_file() else "none",
             "manifest_sha256": manifest_sha, "experiment": experiment,
@@ -137,8 +137,6 @@ def run_tags(infos: dict[str, dict[str, Any]], manifest_sha: str, experiment: st
 
 def dataset_argument(doc: str | None) -> Any:
     """The `--dataset NAME` every per-dataset stage takes (a key of `datasets` in params.yaml)."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--dataset", required=True)
     return parser.parse_args()

@@ -65,6 +65,7 @@ class DoctorReport:
     undecodable: list[str] = field(default_factory=list)  # "path: why"
     stream_problems: list[str] = field(default_factory=list)  # "path: no audio stream, but audio_label is set"
     manifest_hash: str | None = None
+    table: pd.DataFrame | None = field(default=None, repr=False)  # the adapter's rows, reused by the manifest stage
 
     @property
     def usable(self) -> bool:
@@ -81,7 +82,7 @@ class DoctorReport:
 def doctor(params: DatasetParams, full: bool = False, sample: int = 20) -> DoctorReport:
     """Check the dataset `params` describes; probe `sample` selected files (all of them with full=True)."""
     report = DoctorReport(params.name, params.adapter, str(params.root))
-    table = _run(params, report)
+    table = report.table = _run(params, report)
     if table is None:
         return report
     if table.empty:

@@ -60,7 +60,12 @@ def run_adapter(params: DatasetParams) -> pd.DataFrame:
 
 def build_manifest(params: DatasetParams) -> pd.DataFrame:
     """Run the adapter, apply split/sample/limit, check the ids are unique, and mark files that are missing."""
-    table = select_rows(run_adapter(params), params)
+    return manifest_from(run_adapter(params), params)
+
+
+def manifest_from(adapter_rows: pd.DataFrame, params: DatasetParams) -> pd.DataFrame:
+    """The manifest from rows an adapter already produced (e.g. by `tetrad doctor`)."""
+    table = select_rows(adapter_rows, params)
     dupes = table["video_id"][table["video_id"].duplicated()].tolist()
     if dupes:
         raise ValueError(f"{params.root}: duplicate video ids {dupes[:5]}")
