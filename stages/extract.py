@@ -3,10 +3,11 @@
 import logging
 
 from tetrad import schemas
-from tetrad.extract import extract
+from tetrad.extract import KIND_SCHEMAS, Assets, extract
 from tetrad.io import read_table
+from tetrad.media.meanface import load_mean_face
 from tetrad.params import load_params
-from tetrad.pipeline import Paths, dataset_argument, setup
+from tetrad.pipeline import Paths, dataset_argument, resolve_mean_face, setup, write_demo_mean_face
 
 log = logging.getLogger("stages.extract")
 
@@ -17,9 +18,15 @@ if __name__ == "__main__":
     paths = Paths(args.dataset)
     manifest = read_table(paths.manifest, schemas.MANIFEST)
     kinds = params.extract.kinds
-    for kind in set(("audio", "frames")) - set(kinds):
+    for kind in set(KIND_SCHEMAS) - set(kinds):
         paths.cache(kind).mkdir(parents=True, exist_ok=True)  # declared DVC output, intentionally empty
         log.info("cache %s not requested (extract.kinds=%s): left empty", kind, kinds)
-    counts = extract(manifest, kinds, params.extract, {k: paths.cache(k) for k in kinds})
+    assets = Assets()
+    if "mouths" in kinds:
+        write_demo_mean_face(params)
+        resolved = resolve_mean_face(params)
+        assets = Assets(*load_mean_face(resolved.path))
+        log.info("mouth alignment: %s mean face %s (sha256 %s)", resolved.source, resolved.path, assets.mean_face_sha256)
+    counts = extract(manifest, kinds, params.extract, {k: paths.cache(k) for k in kinds}, assets)
     log.info("read %s (%d videos); wrote %s; per-kind status of newly written rows: %s", paths.manifest,
              len(manifest), [str(paths.cache(k)) for k in kinds], counts)

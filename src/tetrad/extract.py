@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,40 +18,56 @@ from tqdm import tqdm
 from tetrad import schemas
 from tetrad.io import stable_hash, write_table
 from tetrad.media.decode import Decoded, MediaError, decode, frame_indices
+from tetrad.media.faces import VideoFailure, detect_faces, face_rows, face_tools, mouth_rows
 from tetrad.media.frames import semantic_crop
 from tetrad.params import ExtractParams
 
 log = logging.getLogger(__name__)
-KIND_SCHEMAS: dict[str, pa.Schema] = {"audio": schemas.AUDIO, "frames": schemas.FRAMES}
+KIND_SCHEMAS: dict[str, pa.Schema] = {"audio": schemas.AUDIO, "frames": schemas.FRAMES, "faces": schemas.FRAMES,
+                                      "mouths": schemas.FRAMES}
+FACE_KINDS = ("faces", "mouths")
 
 
-def kind_key(kind: str, params: ExtractParams) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Assets:
+    """Files the extractors need besides the media: the mean face of mouth alignment (and its sha256)."""
+
+    mean_face: np.ndarray | None = None
+    mean_face_sha256: str | None = None
+
+
+def kind_key(kind: str, params: ExtractParams, assets: Assets = Assets()) -> dict[str, Any]:
     """The parameters a kind's cache depends on: a change makes a different cache, never a stale reuse."""
-    return {"kind": kind, "schema_version": 1, **asdict(getattr(params, kind))}
+    key = {"kind": kind, "schema_version": 2, **asdict(getattr(params, kind))}
+    if kind in FACE_KINDS:
+        key["face"] = asdict(params.face)
+    if kind == "mouths":
+        key["mean_face_sha256"] = assets.mean_face_sha256
+    return key
 
 
-def shard_name(kind: str, params: ExtractParams, index: int, rows: pd.DataFrame) -> str:
-    ident = [kind_key(kind, params), rows[["video_id", "path"]].to_numpy().tolist()]
+def shard_name(kind: str, params: ExtractParams, index: int, rows: pd.DataFrame, assets: Assets = Assets()) -> str:
+    ident = [kind_key(kind, params, assets), rows[["video_id", "path"]].to_numpy().tolist()]
     return f"part-{index:05d}-{stable_hash(ident)}.parquet"
 
 
-def plan_shards(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams,
-                out_dirs: dict[str, Path]) -> list[tuple[pd.DataFrame, dict[str, Path]]]:
+def plan_shards(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out_dirs: dict[str, Path],
+                assets: Assets = Assets()) -> list[tuple[pd.DataFrame, dict[str, Path]]]:
     """Each shard with the kinds whose file is not written yet; finished shards are skipped (resume)."""
     plan = []
     for index, start in enumerate(range(0, len(manifest), params.shard_size)):
         rows = manifest.iloc[start:start + params.shard_size]
-        todo = {k: out_dirs[k] / shard_name(k, params, index, rows) for k in kinds}
+        todo = {k: out_dirs[k] / shard_name(k, params, index, rows, assets) for k in kinds}
         todo = {k: p for k, p in todo.items() if not p.exists()}
         plan.append((rows, todo))
     return plan
 
 
-def remove_stale(kinds: list[str], params: ExtractParams, manifest: pd.DataFrame,
-                 out_dirs: dict[str, Path]) -> None:
+def remove_stale(kinds: list[str], params: ExtractParams, manifest: pd.DataFrame, out_dirs: dict[str, Path],
+                 assets: Assets = Assets()) -> None:
     """Delete shards of an older manifest or parameter set, and temp files of a killed run."""
     for kind in kinds:
-        keep = {shard_name(kind, params, i, manifest.iloc[s:s + params.shard_size])
+        keep = {shard_name(kind, params, i, manifest.iloc[s:s + params.shard_size], assets)
                 for i, s in enumerate(range(0, len(manifest), params.shard_size))}
         for path in out_dirs[kind].iterdir():
             if path.name not in keep:
@@ -57,8 +75,8 @@ def remove_stale(kinds: list[str], params: ExtractParams, manifest: pd.DataFrame
                 path.unlink()
 
 
-def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams,
-            out_dirs: dict[str, Path]) -> dict[str, dict[str, int]]:
+def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out_dirs: dict[str, Path],
+            assets: Assets = Assets()) -> dict[str, dict[str, int]]:
     """Write every kind's shards; returns per-kind status counts of the rows written in this run.
 
     All videos are queued at once on the worker pool, but each shard is written (atomically) as soon as
@@ -66,14 +84,17 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams,
     """
     for kind in kinds:
         out_dirs[kind].mkdir(parents=True, exist_ok=True)
-    remove_stale(kinds, params, manifest, out_dirs)
-    plan = [(rows, todo) for rows, todo in plan_shards(manifest, kinds, params, out_dirs) if todo]
+    if "mouths" in kinds and assets.mean_face is None:
+        raise ValueError("extract kind 'mouths' needs the mean face (extract.mouths.mean_face)")
+    remove_stale(kinds, params, manifest, out_dirs, assets)
+    plan = [(rows, todo) for rows, todo in plan_shards(manifest, kinds, params, out_dirs, assets) if todo]
     done = -(-len(manifest) // params.shard_size) - len(plan)
     log.info("extract %s: %d shards to write, %d already done (resumed)", kinds, len(plan), done)
     counts: dict[str, dict[str, int]] = {k: {} for k in kinds}
     bar = tqdm(total=sum(len(rows) for rows, _ in plan), desc="extract", unit="video")
-    with ProcessPoolExecutor(max_workers=max(1, params.workers)) as pool:
-        queued = [[pool.submit(extract_video, row, list(todo), params) for row in rows.to_dict("records")]
+    workers = max(1, params.workers)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_share_cores, initargs=(workers,)) as pool:
+        queued = [[pool.submit(extract_video, row, list(todo), params, assets) for row in rows.to_dict("records")]
                   for rows, todo in plan]
         for (rows, todo), futures in zip(plan, queued):
             results = []
@@ -86,38 +107,85 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams,
     return counts
 
 
+def _share_cores(workers: int) -> None:
+    """Each worker gets its share of the cores: torch's default (all cores per process) oversubscribes the CPU
+    when several workers run face detection at once."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 def _write_kind(table: pd.DataFrame, kind: str, path: Path, counts: dict[str, dict[str, int]]) -> None:
     write_table(table, path, KIND_SCHEMAS[kind])
     for status, n in table.groupby("video_id")["status"].first().value_counts().items():
         counts[kind][str(status)] = counts[kind].get(str(status), 0) + int(n)
 
 
-def extract_video(row: dict, kinds: list[str], params: ExtractParams) -> dict[str, list[dict]]:
+def extract_video(row: dict, kinds: list[str], params: ExtractParams, assets: Assets = Assets()) -> dict[str, list[dict]]:
     """All requested kinds of one manifest row; failures become status rows, never exceptions."""
     vid = row["video_id"]
     if row["status"] != schemas.OK:
         return {k: [status_row(k, vid, row["status"], row["error"])] for k in kinds}
-    n_pick = params.frames.n_frames
+    picks = frame_picks(kinds, params)
     try:
-        decoded = decode(Path(row["path"]),
-                         params.audio.sample_rate if "audio" in kinds else None,
-                         (lambda n: frame_indices(n, n_pick)) if "frames" in kinds else None)
+        decoded = decode(Path(row["path"]), params.audio.sample_rate if "audio" in kinds else None,
+                         (lambda n: sorted(set().union(*(p(n) for p in picks.values())))) if picks else None)
     except MediaError as exc:
         log.warning("%s", exc)
         return {k: [status_row(k, vid, exc.status, str(exc))] for k in kinds}
-    return {k: _kind_rows(k, vid, decoded, params) for k in kinds}
+    out = {}
+    for kind in kinds:
+        try:
+            out[kind] = _kind_rows(kind, vid, decoded, params, assets, picks)
+        except VideoFailure as exc:
+            log.info("%s: %s", kind, exc)
+            out[kind] = [status_row(kind, vid, exc.status, str(exc))]
+        except (ValueError, RuntimeError) as exc:  # a model or crop failure stays with this video
+            log.error("%s: %s failed: %s", vid, kind, exc)
+            out[kind] = [status_row(kind, vid, schemas.ERROR, f"{row['path']}: {kind} failed ({exc})")]
+    return out
 
 
-def _kind_rows(kind: str, vid: str, decoded: Decoded, params: ExtractParams) -> list[dict]:
+def frame_picks(kinds: list[str], params: ExtractParams) -> dict[str, Callable[[int], list[int]]]:
+    """Which frames each picture kind needs, as a function of the video's frame count."""
+    picks: dict[str, Callable[[int], list[int]]] = {}
+    if "frames" in kinds:
+        picks["frames"] = lambda n: frame_indices(n, params.frames.n_frames)
+    if "faces" in kinds:
+        picks["faces"] = lambda n: frame_indices(n, params.faces.n_frames)
+    if "mouths" in kinds:
+        cap = params.mouths.max_frames
+        picks["mouths"] = lambda n: list(range(min(n, cap) if cap else n))
+    return picks
+
+
+def _kind_rows(kind: str, vid: str, decoded: Decoded, params: ExtractParams, assets: Assets,
+               picks: dict[str, Callable[[int], list[int]]]) -> list[dict]:
     stream = "audio" if kind == "audio" else "video"
     if stream in decoded.errors:
         err = decoded.errors[stream]
         return [status_row(kind, vid, err.status, str(err))]
     if kind == "audio":
         return [audio_row(vid, decoded.audio, params.audio.sample_rate)]
-    fp = params.frames
-    return [frame_row(vid, idx, pts, semantic_crop(rgb, fp.size, fp.mode, fp.resize))
-            for idx, pts, rgb in decoded.frames]
+    wanted = set(picks[kind](decoded.n_frames))
+    frames = [f for f in decoded.frames if f[0] in wanted]
+    if kind == "frames":
+        fp = params.frames
+        return [frame_row(vid, idx, pts, semantic_crop(rgb, fp.size, fp.mode, fp.resize)) for idx, pts, rgb in frames]
+    faces = _faces_of(decoded, picks, params)
+    if kind == "faces":
+        return face_rows(vid, frames, faces, params, params.face.detector)
+    tools = face_tools(params.face, True)
+    return mouth_rows(vid, frames, faces, tools, assets.mean_face, params)
+
+
+def _faces_of(decoded: Decoded, picks: dict[str, Callable[[int], list[int]]], params: ExtractParams) -> dict:
+    """Face detection once per video over every frame a face kind needs (memoised on the Decoded object)."""
+    if decoded.faces is None:
+        need = set().union(*(picks[k](decoded.n_frames) for k in FACE_KINDS if k in picks))
+        tools = face_tools(params.face, "mouths" in picks)
+        decoded.faces = detect_faces([f for f in decoded.frames if f[0] in need], tools)
+    return decoded.faces
 
 
 def audio_row(vid: str, wave: np.ndarray, sample_rate: int) -> dict:
@@ -128,7 +196,7 @@ def audio_row(vid: str, wave: np.ndarray, sample_rate: int) -> dict:
 def frame_row(vid: str, idx: int, pts: float, image: np.ndarray, face_idx: int = -1) -> dict:
     h, w, c = image.shape
     return {"video_id": vid, "frame_idx": idx, "face_idx": face_idx, "pts_s": pts, "box": None,
-            "landmarks": None, "image": np.ascontiguousarray(image).tobytes(), "height": h, "width": w,
+            "landmarks": None, "face_score": None, "face_detector": None, "image": np.ascontiguousarray(image).tobytes(), "height": h, "width": w,
             "channels": c, "status": schemas.OK, "error": None}
 
 
@@ -137,4 +205,4 @@ def status_row(kind: str, vid: str, status: str, error: str | None) -> dict:
         return {"video_id": vid, "sample_rate": 0, "num_samples": 0, "waveform": None, "status": status,
                 "error": error}
     return {"video_id": vid, "frame_idx": -1, "face_idx": -1, "pts_s": None, "box": None, "landmarks": None,
-            "image": None, "height": None, "width": None, "channels": None, "status": status, "error": error}
+            "face_score": None, "face_detector": None, "image": None, "height": None, "width": None, "channels": None, "status": status, "error": error}

@@ -49,10 +49,46 @@ class FramesExtractParams:
 
 
 @dataclass(frozen=True)
+class FaceParams:
+    """conf/face/: which face detector and landmarker the `faces` and `mouths` caches are built with."""
+
+    detector: str = "mtcnn"  # registered face detector (tetrad.faces)
+    options: dict[str, Any] = field(default_factory=dict)  # passed to the detector's constructor
+    min_score: float = 0.7  # faces below this detector confidence are dropped (RetinaFace's SBI threshold)
+    landmarks: str = "dlib68"  # registered 68-point landmarker (mouth alignment)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass(frozen=True)
+class FacesExtractParams:
+    """SBI's inputs: face crops of uniformly spaced frames."""
+
+    n_frames: int = 32  # linspace(0, N-1, n_frames), SBI's default
+    size: int = 380  # EfficientNet-B4 input
+    min_area_ratio: float = 0.5  # keep faces with box area >= ratio x the largest in the frame
+
+
+@dataclass(frozen=True)
+class MouthsExtractParams:
+    """LipForensics' inputs: aligned greyscale mouth crops of every frame."""
+
+    mean_face: str = "lipforensics_mean_face"  # weights-registry name or path of the (68, 2) LRW mean face
+    window: int = 12  # forward landmark-smoothing window (frames i .. i+window-1)
+    aligned_size: int = 256
+    crop_size: int = 96
+    missing: str = "interpolate"  # interpolate | abort: frames without a face (see README, "Mouth crops")
+    max_missing: float = 0.5  # with `interpolate`: a video with a larger share of faceless frames is no_face
+    max_frames: int | None = None  # only the first N frames (memory: frames are held while a video is cut)
+
+
+@dataclass(frozen=True)
 class ExtractParams:
     kinds: list[str] = field(default_factory=lambda: ["audio", "frames"])
     audio: AudioExtractParams = field(default_factory=AudioExtractParams)
     frames: FramesExtractParams = field(default_factory=FramesExtractParams)
+    faces: FacesExtractParams = field(default_factory=FacesExtractParams)
+    mouths: MouthsExtractParams = field(default_factory=MouthsExtractParams)
+    face: FaceParams = field(default_factory=FaceParams)  # conf/face/, shared by `faces` and `mouths`
     shard_size: int = 8  # videos per Parquet shard: the unit of resume
     workers: int = 2  # decoding processes
 
@@ -60,7 +96,7 @@ class ExtractParams:
 @dataclass(frozen=True)
 class LayerParams:
     detector: str = ""  # registered detector name (tetrad.layers)
-    input: str = ""  # extract cache kind it reads: audio | frames (must be one of extract.kinds)
+    input: str = ""  # extract cache kind it reads: audio | frames | faces | mouths (one of extract.kinds)
     weights: dict[str, str] = field(default_factory=dict)  # slot -> weights-registry name or file path
     variant: str = "full"  # "tiny" only in tests
     batch_size: int = 8
@@ -113,7 +149,8 @@ class Params:
 _CHOICES = {
     "extract.frames.mode": ("resize_crop", "center_crop"),
     "aggregate.missing": ("abstain", "impute", "drop"),
-    "extract.kinds": ("audio", "frames"),
+    "extract.kinds": ("audio", "frames", "faces", "mouths"),
+    "extract.mouths.missing": ("interpolate", "abort"),
 }
 
 

@@ -106,6 +106,31 @@ def write_demo_weights(params: Params, seed: int = 0, layers: list[str] | None =
     return written
 
 
+def write_demo_mean_face(params: Params) -> Path | None:
+    """The labelled mean-face stand-in, when mouths are extracted, demo weights are allowed and no real file is."""
+    name = params.extract.mouths.mean_face
+    entry = wm.REGISTRY.get(name)
+    if "mouths" not in params.extract.kinds or entry is None or not params.weights.allow_demo:
+        return None
+    if wm.verify_entry(entry, Path(params.weights.dir)).status != "missing":
+        return None
+    target = wm.path_for(entry, Path(params.weights.dir), demo=True)
+    if target.exists():
+        return None
+    from tetrad.media.meanface import write_standin_mean_face
+
+    log.warning("no real %s: writing a DEMO STAND-IN mean face to %s (mouth crops will differ from upstream's)",
+                entry.filename, target)
+    tmp = target.with_name(f".{target.name}.tmp")
+    write_standin_mean_face(tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def resolve_mean_face(params: Params) -> wm.Resolved:
+    return wm.resolve(params.extract.mouths.mean_face, Path(params.weights.dir), allow_demo=params.weights.allow_demo)
+
+
 def run_info(detector: Any, weights: LayerWeights, device: str) -> dict[str, Any]:
     """What the aggregate stage needs to know about a detect run: detector, weights provenance, device."""
     spec = detector.spec

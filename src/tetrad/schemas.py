@@ -54,7 +54,9 @@ FRAMES = pa.schema(
         pa.field("face_idx", pa.int16(), nullable=False),  # -1 for whole-frame crops
         pa.field("pts_s", pa.float64()),  # presentation time of the frame
         pa.field("box", pa.list_(pa.float32())),  # x0, y0, x1, y1 in source pixels (face crops only)
-        pa.field("landmarks", pa.list_(pa.float32())),  # flattened (x, y) pairs (face crops only)
+        pa.field("landmarks", pa.list_(pa.float32())),  # flattened (x, y): 5 points (faces), 68 points (mouths)
+        pa.field("face_score", pa.float32()),  # detector confidence; null on whole frames and interpolated frames
+        pa.field("face_detector", pa.string()),  # which detector (+ landmarker) produced box and landmarks
         pa.field("image", pa.binary()),  # raw uint8 HWC pixels
         pa.field("height", pa.int16()),
         pa.field("width", pa.int16()),
@@ -67,6 +69,7 @@ SCORES = pa.schema(
     [
         pa.field("video_id", pa.string(), nullable=False),
         pa.field("unit_idx", pa.int32(), nullable=False),  # window / frame / clip index; -1 on a status-only row
+        pa.field("frame_idx", pa.int32()),  # source frame of an image unit (first frame of a clip); null for audio
         pa.field("detector", pa.string(), nullable=False),
         pa.field("logit", pa.float32()),  # the detector's own score (see its spec for the convention)
         pa.field("p_fake", pa.float32()),  # probability that the unit is fake, in [0, 1]; metrics use this

@@ -36,10 +36,10 @@ from tetrad.io import file_sha256
 
 log = logging.getLogger(__name__)
 
-Layer = Literal["audio", "visual", "lip", "semantic"]
+Layer = Literal["audio", "visual", "lip", "semantic", "face"]  # "face": assets of the face/mouth extractors
 Kind = Literal["file", "hf_dir"]
 Status = Literal["verified", "present-unpinned", "missing", "mismatch", "incomplete"]
-LAYERS: tuple[str, ...] = ("audio", "visual", "lip", "semantic")
+LAYERS: tuple[str, ...] = ("audio", "visual", "lip", "semantic", "face")
 KINDS: tuple[str, ...] = ("file", "hf_dir")
 DEFAULT_DIR = Path("weights")
 DEMO_SUBDIR = "demo-random"
@@ -212,7 +212,7 @@ _ENTRIES: tuple[WeightEntry, ...] = (
         source="ahaliassos/LipForensics@d0bf555:README.md (Google Drive 1wfZnxZpyNd5ouJs0LjVls7zU0N_W73L7)",
     ),
     WeightEntry(
-        name="lipforensics_mean_face", layer="lip", filename="20words_mean_face.npy",
+        name="lipforensics_mean_face", layer="face", filename="20words_mean_face.npy",
         url=_github_raw("ahaliassos/LipForensics", _LIPFORENSICS_COMMIT, "preprocessing/20words_mean_face.npy"),
         sha256="dbf68b2044171e1160716df7c53e8bbfaa0ee8c61fb41171d04cb6092bb81422", size=1168,
         licence="MIT", aliases=("lipforensics_20words_mean_face.npy",),

@@ -30,6 +30,7 @@ class Decoded:
     fps: float = 0.0
     frames: list[tuple[int, float, np.ndarray]] = field(default_factory=list)  # (index, pts_s, RGB uint8 HWC)
     errors: dict[str, MediaError] = field(default_factory=dict)  # per stream ("audio", "video"): why it is absent
+    faces: dict | None = None  # face detections per frame index, filled once by the extractors that need them
 
 
 def frame_indices(n_total: int, n_pick: int) -> list[int]:
