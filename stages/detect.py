@@ -6,7 +6,7 @@ import logging
 from tetrad import schemas
 from tetrad.detect import score_cache
 from tetrad.io import read_table, write_json, write_table
-from tetrad.layers import create_detector
+from tetrad.layers import create_detector, get_spec
 from tetrad.params import load_params
 from tetrad.pipeline import Paths, resolve_layer_weights, run_info, setup, write_demo_weights
 
@@ -23,6 +23,9 @@ if __name__ == "__main__":
     paths = Paths(args.dataset)
     if params.weights.allow_demo:  # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
         write_demo_weights(params, layers=[args.layer])
+    inputs = get_spec(cfg.detector).inputs
+    if cfg.input not in inputs:
+        raise SystemExit(f"layer.{args.layer}.input: {cfg.detector} reads {inputs}, not {cfg.input!r}")
     weights = resolve_layer_weights(cfg, params)
     detector = create_detector(cfg.detector, weights.paths, cfg.variant, cfg.options, cfg.device)
     if weights.provenance == "demo-random":

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def status_score(video_id: str, detector: str, status: str, error: str | None) -> dict:
-    return {"video_id": video_id, "unit_idx": -1, "detector": detector, "logit": None, "p_fake": None,
+    return {"video_id": video_id, "unit_idx": -1, "frame_idx": None, "detector": detector, "logit": None, "p_fake": None,
             "upstream_score": None, "t_start_s": None, "t_end_s": None, "compute_s": None, "status": status, "error": error}
 
 
@@ -37,11 +37,22 @@ def cut_units(detector: Detector, cache: pd.DataFrame) -> tuple[list[Unit], list
             failed.append(status_score(str(vid), name, first["status"], first["error"]))
             continue
         try:
-            units.extend(detector.make_units(rows))
+            made = detector.make_units(rows)
         except UnitError as exc:
             log.info("%s", exc)
             failed.append(status_score(str(vid), name, exc.status, str(exc)))
+            continue
+        units.extend(made)
+        failed.extend(skipped_frames(str(vid), name, rows, len(made)))
     return units, failed
+
+
+def skipped_frames(video_id: str, detector: str, rows: pd.DataFrame, first_idx: int) -> list[dict]:
+    """Frames that failed inside a video that still has units (e.g. SBI frames without a face): rows with
+    status ok and no score, so the reducers skip them while the scores table still counts and explains them."""
+    bad = rows[(rows["status"] != schemas.OK) & (rows["frame_idx"] >= 0)] if "frame_idx" in rows else rows[:0]
+    return [{**status_score(video_id, detector, schemas.OK, f"skipped: {r.error}"), "unit_idx": first_idx + i,
+             "frame_idx": int(r.frame_idx)} for i, r in enumerate(bad.itertuples(index=False))]
 
 
 def batches(units: list[Unit], batch_size: int) -> Iterable[list[Unit]]:
@@ -77,7 +88,8 @@ def score_units(detector: Detector, units: list[Unit], batch_size: int, bar: tqd
 
 
 def _unit_row(detector: str, unit: Unit, logit: float, upstream: float | None, compute_s: float) -> dict:
-    return {"video_id": unit.video_id, "unit_idx": unit.unit_idx, "detector": detector, "logit": logit,
+    return {"video_id": unit.video_id, "unit_idx": unit.unit_idx, "frame_idx": unit.frame_idx, "detector": detector,
+            "logit": logit,
             "p_fake": float(torch.sigmoid(torch.tensor(logit))), "upstream_score": upstream, "t_start_s": unit.t_start_s,
             "t_end_s": unit.t_end_s, "compute_s": compute_s, "status": schemas.OK, "error": None}
 

@@ -30,7 +30,8 @@ def sample_units(kind: str, n: int = 3) -> list[Unit]:
     rng = np.random.default_rng(0)
     if kind == "audio":
         return [Unit("v", i, 0.0, 1.0, rng.standard_normal(16000).astype(np.float32) * 0.1) for i in range(n)]
-    return [Unit("v", i, 0.0, 0.0, rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)) for i in range(n)]
+    shape = {"frames": (224, 224, 3), "faces": (380, 380, 3), "mouths": (25, 96, 96)}[kind]
+    return [Unit("v", i, 0.0, 0.0, rng.integers(0, 256, shape, dtype=np.uint8), frame_idx=i) for i in range(n)]
 
 
 @pytest.fixture(scope="module")

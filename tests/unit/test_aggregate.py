@@ -53,7 +53,7 @@ def test_mean_prob_and_failed_units_are_ignored() -> None:
     ])
     out = reduce_units(df, "mean_prob").set_index("video_id")
     assert list(reduce_units(df, "mean_prob").columns) == [
-        "video_id", "p_fake", "logit", "n_units", "compute_s", "status", "error"]
+        "video_id", "p_fake", "logit", "n_units", "n_skipped", "compute_s", "status", "error"]
     assert out.loc["a", "p_fake"] == pytest.approx(0.5)
     assert out.loc["a", "logit"] == pytest.approx(0.0)
     assert out.loc["a", "n_units"] == 2

@@ -15,7 +15,7 @@ from scipy.special import expit
 from tetrad.schemas import ERROR, OK
 
 RULES = ("mean_prob", "mean_logit_sigmoid", "max_face_mean_frame")
-REDUCED_COLUMNS = ["video_id", "p_fake", "logit", "n_units", "compute_s", "status", "error"]
+REDUCED_COLUMNS = ["video_id", "p_fake", "logit", "n_units", "n_skipped", "compute_s", "status", "error"]
 
 
 def _mean_prob(units: pd.DataFrame) -> pd.DataFrame:
@@ -76,6 +76,8 @@ def reduce_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
     agg = _REDUCERS[rule](units) if len(units) else pd.DataFrame(columns=["p_fake", "logit", "n_units"])
     out = agg.reindex(ids)
     out["n_units"] = out["n_units"].fillna(0).astype("int64")
+    skipped = scores[(scores["status"] == OK) & scores["p_fake"].isna() & scores["logit"].isna()]
+    out["n_skipped"] = skipped.groupby("video_id").size().reindex(ids).fillna(0).astype("int64")
     # min_count=0: a video whose rows carry no time (e.g. a status-only row) spent 0 s of model time.
     out["compute_s"] = pd.to_numeric(scores["compute_s"]).groupby(scores["video_id"]).sum(min_count=0)
     out["compute_s"] = out["compute_s"].astype("float64")

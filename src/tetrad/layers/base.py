@@ -32,6 +32,11 @@ class DetectorSpec:
     input_size: tuple[int, ...] = ()
     normalisation: str = ""
     variants: tuple[str, ...] = ("full", "tiny")
+    other_inputs: tuple[str, ...] = ()  # further cache kinds it can read (`layer.<name>.input`), e.g. faces
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input_kind, *self.other_inputs)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Unit:
     t_start_s: float
     t_end_s: float
     data: np.ndarray = field(repr=False)
+    frame_idx: int | None = None  # source frame of an image unit, first frame of a clip; None for audio
 
 
 class Detector(nn.Module):

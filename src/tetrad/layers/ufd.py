@@ -8,6 +8,7 @@ embedding (`encode_image`), never an L2-normalised one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,12 @@ from tetrad.layers.base import CheckpointError, Detector, DetectorSpec, Unit, is
 from tetrad.layers.base import load_checkpoint, load_strict
 from tetrad.layers.registry import register_detector
 from tetrad.layers.units import image_units
+
+
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    resized = TF.resize(tensor, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    return resized.permute(1, 2, 0).numpy()
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -47,6 +54,7 @@ class UFDDetector(Detector):
         paper="Towards Universal Fake Image Detectors that Generalize Across Generative Models (CVPR 2023)",
         input_size=(3, 224, 224),
         normalisation="RGB/255, CLIP mean/std",
+        other_inputs=("faces",),
     )
 
     def __init__(self, backbone: nn.Module, head: nn.Linear) -> None:
@@ -64,7 +72,10 @@ class UFDDetector(Detector):
         return cls(backbone, head)
 
     def make_units(self, rows: pd.DataFrame) -> list[Unit]:
-        return image_units(str(rows["video_id"].iloc[0]), rows)
+        """Whole-frame crops (224, as cached) or face crops (the SBI crops, resized to 224 with antialiasing)."""
+        units = image_units(str(rows["video_id"].iloc[0]), rows)
+        return [u if u.data.shape[:2] == (224, 224) else dataclasses.replace(u, data=resize_square(u.data, 224))
+                for u in units]
 
     def preprocess(self, units: list[Unit]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack([u.data for u in units])).permute(0, 3, 1, 2)

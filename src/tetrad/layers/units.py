@@ -44,7 +44,7 @@ def image_units(video_id: str, rows: pd.DataFrame) -> list[Unit]:
     for i, row in enumerate(ok.itertuples(index=False)):
         shape = (int(row.height), int(row.width), int(row.channels))
         image = np.frombuffer(row.image, dtype=np.uint8).reshape(shape)
-        units.append(Unit(video_id, i, float(row.pts_s), float(row.pts_s), image))
+        units.append(Unit(video_id, i, float(row.pts_s), float(row.pts_s), image, frame_idx=int(row.frame_idx)))
     if not units:
         raise UnitError("error", f"{video_id}: no decoded images in the cache")
     return units
