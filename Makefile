@@ -44,7 +44,7 @@ demo: install ## build the mini benchmark and run the whole pipeline on it (CPU,
 	@if [ -d "$(WEIGHTS_FROM)" ]; then $(BIN)/tetrad weights import "$(WEIGHTS_FROM)"; \
 	  else echo "no $(WEIGHTS_FROM): layers without real weights run demo-random weights"; fi
 	$(BIN)/tetrad demo-weights
-	@mkdir -p $(addprefix weights/,audio visual lip semantic)
+	@mkdir -p $(addprefix weights/,audio visual lip semantic face)
 	$(BIN)/dvc repro
 	@$(BIN)/tetrad where
 

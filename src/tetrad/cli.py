@@ -52,9 +52,13 @@ def cmd_make_mini(args: argparse.Namespace) -> int:
 
 def cmd_demo_weights(args: argparse.Namespace) -> int:
     from tetrad.params import load_params
-    from tetrad.pipeline import write_demo_weights
+    from tetrad.pipeline import write_demo_mean_face, write_demo_weights
 
-    written = write_demo_weights(load_params(args.params))
+    params = load_params(args.params)
+    written = write_demo_weights(params)
+    standin = write_demo_mean_face(params)
+    if standin is not None:
+        print(f"DEMO STAND-IN mean face written (no real 20words_mean_face.npy): {standin}")
     for path in written:
         print(f"demo-random checkpoint written: {path}")
     if not written:

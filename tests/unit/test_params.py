@@ -26,7 +26,7 @@ def test_params_yaml_matches_conf(composed):
 def test_committed_params_load_into_frozen_dataclasses():
     params = load_params(ROOT / "params.yaml")
     assert isinstance(params, Params)
-    assert set(params.layer) == {"audio", "semantic"}
+    assert set(params.layer) == {"audio", "visual", "lip", "semantic"}
     with pytest.raises(AttributeError):
         params.aggregate.threshold = 0.1  # type: ignore[misc]
 
@@ -51,7 +51,7 @@ def _base() -> dict:
         (("aggregate", "threshold"), 1.5, "aggregate.threshold: 1.5 is outside"),
         (("aggregate", "missing"), "ignore", "aggregate.missing: 'ignore' is not one of"),
         (("layer", "audio", "batch_size"), 2.5, "layer.audio.batch_size: expected int"),
-        (("layer", "audio", "input"), "mouths", "layer.audio.input: 'mouths' is not extracted"),
+        (("layer", "audio", "input"), "video", "layer.audio.input: 'video' is not extracted"),
         (("layer", "audio", "detector"), "", "layer.audio.detector"),
         (("extract", "frames", "mode"), "stretch", "extract.frames.mode"),
         (("aggregate", "folds"), 1, "aggregate.folds"),
