@@ -28,6 +28,7 @@ if __name__ == "__main__":
     metrics = {**result.metrics, "experiment": params.experiment}
     for name, info in infos.items():
         metrics["layers"][name]["weights"] = info["weights"]
+        metrics["layers"][name]["input"] = info.get("input", {})
     write_json(metrics, paths.reports / "metrics.json")
     write_frame(result.videos, paths.reports / "videos.parquet")
     for name, curve in result.curves.items():

@@ -1,10 +1,12 @@
 """DVC stage `detect@<layer>`: one detector over a dataset's cache -> data/<dataset>/scores/<layer>.parquet."""
 
 import argparse
+import json
 import logging
 
 from tetrad import schemas
 from tetrad.detect import score_cache
+from tetrad.extract import PROVENANCE
 from tetrad.io import read_table, write_json, write_table
 from tetrad.layers import create_detector, get_spec
 from tetrad.params import load_params
@@ -34,6 +36,9 @@ if __name__ == "__main__":
     shards = sorted(paths.cache(cfg.input).glob("part-*.parquet"))
     scores = score_cache(detector, manifest, shards, cfg.batch_size)
     out = write_table(scores, paths.scores(args.layer), schemas.SCORES)
-    write_json(run_info(detector, weights, cfg.device), paths.scores(args.layer).with_suffix(".json"))
+    info = run_info(detector, weights, cfg.device)
+    made_by = paths.cache(cfg.input) / PROVENANCE  # face kinds: which detector / mean face cut the crops
+    info["input"] = {"kind": cfg.input, **(json.loads(made_by.read_text()) if made_by.is_file() else {})}
+    write_json(info, paths.scores(args.layer).with_suffix(".json"))
     per_video = scores.groupby("video_id")["status"].first().value_counts().to_dict()
     log.info("wrote %s: %d units, per-video status %s", out, int((scores["status"] == "ok").sum()), per_video)

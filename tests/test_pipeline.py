@@ -47,24 +47,33 @@ def project(tmp_path_factory) -> Path:
         conf.write_text(conf.read_text().replace("variant: full", "variant: tiny"))
     exp = proj / "conf/experiment/demo.yaml"
     exp.write_text(exp.read_text() + "aggregate:\n  bootstrap: 50\n")
+    # CPU time: mouths of the first 30 frames only, and MTCNN without its smallest pyramid scales
+    _edit(proj / "conf/extract/default.yaml", "max_frames: null", "max_frames: 30")
+    _edit(proj / "conf/face/mtcnn.yaml", "min_face_size: 20", "min_face_size: 60")
     tetrad = str(Path(sys.executable).parent / "tetrad")
     run([tetrad, "params"], proj)
     run(["git", "init", "-q"], proj)
     run(["git", "add", "-A"], proj)
     run(["git", "commit", "-qm", "test project"], proj)
     run([tetrad, "demo-weights"], proj)
-    for layer in ("audio", "semantic"):
+    for layer in ("audio", "visual", "lip", "semantic", "face"):
         (proj / "weights" / layer).mkdir(parents=True, exist_ok=True)
     run(["dvc", "repro"], proj)
     return proj
 
 
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path}: {old!r} not found"
+    path.write_text(text.replace(old, new))
+
+
 def test_metrics_hold_layers_fusions_and_cascade(project):
     metrics = json.loads((project / "reports/mini/metrics.json").read_text())
     assert metrics["dataset"] == "mini" and metrics["n_videos"] == 28
-    assert set(metrics["layers"]) == {"audio", "semantic"}
+    assert set(metrics["layers"]) == {"audio", "visual", "lip", "semantic"}
     assert metrics["layers"]["audio"]["label"] == "audio_label"
-    assert metrics["layers"]["semantic"]["label"] == "video_label"
+    assert {metrics["layers"][k]["label"] for k in ("visual", "lip", "semantic")} == {"video_label"}
     assert set(metrics["fused"]) == {"seed_weights", "tuned_weights", "logistic"}
     assert {"trigger_rate", "auc", "gpu_time_saved_frac"} <= set(metrics["cascade"])
     for block in metrics["layers"].values():
@@ -91,6 +100,10 @@ def test_no_manifest_row_is_lost(project):
     assert videos.loc["faulty/no_audio", "audio_status"] == "no_audio"
     assert videos.loc["faulty/short", "audio_status"] == "too_short"
     assert videos.loc["faulty/no_audio", "semantic_status"] == "ok"
+    assert videos.loc["faulty/no_face", "visual_status"] == "no_face"
+    assert videos.loc["faulty/no_face", "lip_status"] == "no_face"
+    assert videos.loc["faulty/short", "lip_status"] == "too_short"  # 15 frames: no 25-frame clip
+    assert videos.loc["faulty/no_face", "semantic_status"] == "ok"
     assert pd.isna(videos.loc["faulty/truncated", "fused_seed_weights"])
 
 
@@ -124,5 +137,8 @@ def test_mlflow_has_the_runs_with_provenance(project):
     last = runs.iloc[0]
     assert last["tags.mlflow.parentRunId"] in set(parents["run_id"])
     assert last["tags.weights"] == "demo-random" and last["tags.weights.audio"] == "demo-random"
+    assert {"metrics.layers.visual.coverage", "metrics.layers.lip.coverage"} <= set(runs.columns)
+    assert last["tags.weights.lip"] == "demo-random" and last["tags.input.lip.mean_face"] == "demo-stand-in"
+    assert last["tags.input.visual.face_detector"] == "mtcnn" and last["tags.input.visual.kind"] == "faces"
     assert len(last["tags.manifest_sha256"]) == 64 and last["tags.git_sha"] != "unknown"
     assert "metrics.layers.audio.auc" in runs.columns and "params.aggregate.threshold" in runs.columns

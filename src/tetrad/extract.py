@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 KIND_SCHEMAS: dict[str, pa.Schema] = {"audio": schemas.AUDIO, "frames": schemas.FRAMES, "faces": schemas.FRAMES,
                                       "mouths": schemas.FRAMES}
 FACE_KINDS = ("faces", "mouths")
+PROVENANCE = "provenance.json"  # beside the shards of a face kind: which detector and mean face made them
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,16 @@ class Assets:
 
     mean_face: np.ndarray | None = None
     mean_face_sha256: str | None = None
+
+
+def provenance(kind: str, params: ExtractParams, mean_face_source: str | None) -> dict[str, Any]:
+    """What a face kind's crops were made with, for the detect run info, the report and MLflow tags."""
+    face = params.face
+    out: dict[str, Any] = {"face_detector": face.detector, "face_options": dict(face.options),
+                           "min_score": face.min_score}
+    if kind == "mouths":
+        out.update(landmarker=face.landmarks, mean_face=mean_face_source or "none", missing=params.mouths.missing)
+    return out
 
 
 def kind_key(kind: str, params: ExtractParams, assets: Assets = Assets()) -> dict[str, Any]:
@@ -70,7 +81,7 @@ def remove_stale(kinds: list[str], params: ExtractParams, manifest: pd.DataFrame
         keep = {shard_name(kind, params, i, manifest.iloc[s:s + params.shard_size], assets)
                 for i, s in enumerate(range(0, len(manifest), params.shard_size))}
         for path in out_dirs[kind].iterdir():
-            if path.name not in keep:
+            if path.name not in keep and path.name != PROVENANCE:
                 log.info("removing stale cache file %s", path)
                 path.unlink()
 

@@ -157,6 +157,8 @@ def run_tags(infos: dict[str, dict[str, Any]], manifest_sha: str, experiment: st
         tags[f"detector.{layer}"] = info["detector"]
         for slot, sha in info["weights_sha256"].items():
             tags[f"sha256.{layer}.{slot}"] = sha or "unknown"
+        for key, value in info.get("input", {}).items():
+            tags[f"input.{layer}.{key}"] = str(value)
     return tags
 
 

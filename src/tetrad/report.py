@@ -66,8 +66,19 @@ def _category_section(metrics: Mapping[str, Any]) -> str:
 def _status_section(metrics: Mapping[str, Any]) -> str:
     lines = ["", "## Coverage and statuses", ""]
     for name, b in metrics["layers"].items():
-        lines.append(f"- {name}: {b.get('n_ok')} of {metrics['n_videos']} videos scored; {b.get('statuses')}")
+        lines.append(f"- {name}: {b.get('n_ok')} of {metrics['n_videos']} videos scored; {b.get('statuses')}"
+                     + _input_note(b.get("input") or {}))
     return "\n".join(lines) + "\n"
+
+
+def _input_note(made_by: Mapping[str, Any]) -> str:
+    """Which face detector (and mean face) cut a face layer's crops; a stand-in mean face is said loudly."""
+    if "face_detector" not in made_by:
+        return ""
+    note = f"; crops from {made_by['face_detector']}" + (f"+{made_by['landmarker']}" if "landmarker" in made_by else "")
+    if made_by.get("mean_face") == "demo-stand-in":
+        note += " with a **DEMO STAND-IN mean face** (not LipForensics' LRW mean face: crops differ from upstream)"
+    return note
 
 
 def console_summary(metrics: Mapping[str, Any]) -> list[str]:
