@@ -17,6 +17,8 @@ SYSTEM_TOOLS := espeak-ng:espeak-ng aplay:alsa-utils
 
 # Checkouts of upstream repositories for `make parity` (fetched by you; never committed).
 UPSTREAM_AASIST ?= ../upstream/aasist
+UPSTREAM_SBI ?= ../upstream/SelfBlendedImages
+UPSTREAM_LIPFORENSICS ?= ../upstream/LipForensics
 
 .PHONY: help install system-deps demo test params bench parity clean
 
@@ -59,8 +61,13 @@ bench: install ## time decoding and each detector on the mini caches (reports/be
 
 parity: install ## our re-implementations vs upstream code on the same weights/inputs -> reports/parity.md
 	@test -d "$(UPSTREAM_AASIST)/models" || { echo "need a checkout of clovaai/aasist@a04c986 at UPSTREAM_AASIST=$(UPSTREAM_AASIST)"; exit 1; }
+	@test -d "$(UPSTREAM_SBI)/src/inference" || { echo "need a checkout of mapooon/SelfBlendedImages@9fe4efe at UPSTREAM_SBI=$(UPSTREAM_SBI)"; exit 1; }
+	@test -d "$(UPSTREAM_LIPFORENSICS)/preprocessing" || { echo "need a checkout of ahaliassos/LipForensics@d0bf555 at UPSTREAM_LIPFORENSICS=$(UPSTREAM_LIPFORENSICS)"; exit 1; }
 	$(BIN)/python -m tetrad.parity.aasist --upstream $(UPSTREAM_AASIST) --weights-dir weights \
 	  $$( [ -d "$(WEIGHTS_FROM)" ] && echo --real-dir $(WEIGHTS_FROM) ) --out reports/parity.md
+	$(BIN)/python -m tetrad.parity.sbi --upstream $(UPSTREAM_SBI) --weights-dir weights --out reports/parity.md
+	$(BIN)/python -m tetrad.parity.lipforensics --upstream $(UPSTREAM_LIPFORENSICS) \
+	  --mean-face $(UPSTREAM_LIPFORENSICS)/preprocessing/20words_mean_face.npy --weights-dir weights --out reports/parity.md
 
 clean: ## remove generated data, caches and runs (keeps weights and .venv)
 	rm -rf data/mini data/*/cache data/*/scores mlflow.db mlruns mlartifacts .dvc/cache .dvc/tmp

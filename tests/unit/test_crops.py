@@ -65,3 +65,14 @@ def test_mouth_crops_reuse_the_last_transform_and_need_a_full_window():
 def test_gray_is_pils_rule():
     rgb = np.random.default_rng(1).integers(0, 256, (9, 9, 3), dtype=np.uint8)
     assert np.array_equal(to_gray(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
+
+
+def test_a_box_outside_the_frame_is_skipped_not_fatal():
+    from tetrad.media.faces import face_rows
+    from tetrad.params import ExtractParams
+
+    frame = np.zeros((192, 192, 3), np.uint8)
+    faces = {0: [Face(np.array([20, 20, 120, 140], np.float32), 0.99),
+                 Face(np.array([230, 10, 320, 130], np.float32), 0.98)]}  # outside, larger than half
+    rows = face_rows("v", [(0, 0.0, frame)], faces, ExtractParams(), "mtcnn")
+    assert [r["status"] for r in rows] == ["ok"] and rows[0]["box"] == [20, 20, 120, 140]

@@ -15,7 +15,7 @@ import numpy as np
 from tetrad import schemas
 from tetrad.faces import Face, create_face_detector, create_landmarker
 from tetrad.faces.base import FaceDetector, Landmarker
-from tetrad.media.crops import fill_missing, mouth_crops, sbi_crop, select_faces, to_gray
+from tetrad.media.crops import fill_missing, mouth_crops, sbi_crop, sbi_crop_window, select_faces, to_gray
 from tetrad.params import ExtractParams, FaceParams
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def face_rows(vid: str, frames: list[Frame], faces: dict[int, list[Face]], param
     """SBI crops of every kept face; a frame without a face is one `no_face` row (excluded, and counted)."""
     rows = []
     for idx, pts, rgb in frames:
-        kept = select_faces(faces[idx], params.faces.min_area_ratio)
+        kept = [f for f in select_faces(faces[idx], params.faces.min_area_ratio) if _inside(f, rgb, vid, idx)]
         if not kept:
             rows.append(_row(vid, idx, -1, pts, None, schemas.NO_FACE, f"{vid}: no face in frame {idx}"))
         for j, face in enumerate(kept):
@@ -79,6 +79,16 @@ def face_rows(vid: str, frames: list[Frame], faces: dict[int, list[Face]], param
     if all(r["status"] != schemas.OK for r in rows):
         raise VideoFailure(schemas.NO_FACE, f"{vid}: no face in any of {len(frames)} sampled frames")
     return rows
+
+
+def _inside(face: Face, rgb: np.ndarray, vid: str, idx: int) -> bool:
+    """A box wholly outside the frame has an empty crop: skip it and keep the frame's other faces (upstream's
+    cv2.resize would raise and drop the whole frame)."""
+    x0, y0, x1, y1 = sbi_crop_window(face.box, rgb.shape[0], rgb.shape[1])
+    if x1 > x0 and y1 > y0:
+        return True
+    log.info("%s: frame %d: face box %s lies outside the frame; skipped", vid, idx, face.box.tolist())
+    return False
 
 
 def mouth_landmarks(frames: list[Frame], faces: dict[int, list[Face]], tools: FaceTools) -> list[np.ndarray | None]:
