@@ -6,6 +6,7 @@ Performance numbers live here, not in tests. Run after `make demo` (it reads dat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import platform
 import resource
@@ -16,9 +17,11 @@ import torch
 
 from tetrad import schemas
 from tetrad.detect import batches, cut_units, schema_for
+from tetrad.extract import Assets, extract_video
 from tetrad.io import read_table, write_text
 from tetrad.layers import create_detector
 from tetrad.media.decode import decode, frame_indices
+from tetrad.media.meanface import standin_mean_face
 from tetrad.params import Params, load_params
 from tetrad.pipeline import Paths, resolve_layer_weights, setup
 
@@ -36,6 +39,22 @@ def bench_decode(manifest_path: Path, n_frames: int, limit: int = 8) -> str:
             pass
     per = (time.perf_counter() - start) / max(1, len(paths))
     return f"| decode (audio 16 kHz + {n_frames} frames) | {len(paths)} files | {per:.3f} s/file |"
+
+
+def bench_faces(manifest_path: Path, params: Params, limit: int = 3) -> str:
+    """Face detection + landmarks + SBI and mouth crops (the extract kinds faces and mouths) per video frame."""
+    manifest = read_table(manifest_path, schemas.MANIFEST)
+    rows = [r for r in manifest.to_dict("records") if r["status"] == "ok"][:limit]
+    extract_params = dataclasses.replace(params.extract, kinds=["faces", "mouths"])
+    mean_face = standin_mean_face()
+    extract_video(rows[0], ["faces"], extract_params, Assets(mean_face, "bench"))  # warm-up: model loading
+    start, frames = time.perf_counter(), 0
+    for row in rows:
+        out = extract_video(row, extract_params.kinds, extract_params, Assets(mean_face, "bench"))
+        frames += sum(1 for r in out["mouths"] if r["status"] == schemas.OK)
+    per = (time.perf_counter() - start) / max(1, frames)
+    return (f"| faces + mouths ({params.extract.face.detector}+{params.extract.face.landmarks}, "
+            f"{params.extract.face.device}) | {frames} frames of {len(rows)} files | {per:.3f} s/frame |")
 
 
 def bench_layer(name: str, params: Params, dataset: str, units_max: int = 16) -> str:
@@ -68,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     setup()
     params = load_params(args.params)
     rows = [bench_decode(Paths(args.dataset).manifest, params.extract.frames.n_frames)]
+    if {"faces", "mouths"} & set(params.extract.kinds):
+        rows.append(bench_faces(Paths(args.dataset).manifest, params))
     rows += [bench_layer(name, params, args.dataset) for name in params.layer]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     header = [f"# Tetrad benchmark ({args.dataset})", "",
