@@ -97,8 +97,8 @@ def cmd_where(args: argparse.Namespace) -> int:
     uri = params.mlflow.tracking_uri
     print(f"\nMLflow runs: {uri} (experiment {params.mlflow.experiment!r}); open the UI with:\n"
           f"  .venv/bin/mlflow ui --backend-store-uri {uri}\nthen browse http://127.0.0.1:5000")
-    print("Also: .venv/bin/dvc metrics show | .venv/bin/dvc plots show | "
-          ".venv/bin/dvc exp run -S aggregate.threshold=0.7")
+    print("Next (the stages run `python`, so activate the environment first): source .venv/bin/activate, then\n"
+          "  dvc metrics show | dvc plots show | dvc exp run -S aggregate.threshold=0.7")
     return 0
 
 

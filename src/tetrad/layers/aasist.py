@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tetrad.layers.calibrate import calibrate_head, fit_batchnorm
 from tetrad.layers.base import Detector, DetectorSpec, Unit, load_checkpoint, load_strict
 from tetrad.layers.registry import register_detector
 from tetrad.layers.units import UnitError, audio_windows
@@ -431,21 +432,7 @@ def calibrate_random_net(net: AASISTNet, seed: int) -> None:
     running statistics on seeded probe signals, then scale and centre a random head so l0 - l1 has a spread of
     about 1.5 over the probes. The module tree, and so the file format, is unchanged."""
     probes = probe_signals(net.arch.nb_samp, seed)
-    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average: after one batch, the running stats are that batch's
-    net.train()
-    with torch.no_grad():
-        net(probes)
-    for bn in norms:
-        bn.momentum = 0.1
-    net.eval()
-    gen = torch.Generator().manual_seed(seed + 1)
+    fit_batchnorm(net, probes)
     with torch.no_grad():
         hidden = net.embed(probes)
-        weight = torch.randn(net.out_layer.weight.shape, generator=gen)
-        raw = hidden @ weight.T
-        scale = 1.5 / (raw[:, 0] - raw[:, 1]).std().clamp_min(1e-6)
-        net.out_layer.weight.copy_(weight * scale)
-        net.out_layer.bias.copy_(-raw.mean(0) * scale)
+    calibrate_head(net.out_layer, hidden, seed, two_logits=True)

@@ -41,13 +41,14 @@ def fit_batchnorm(net: nn.Module, probes: torch.Tensor) -> None:
     net.eval()
 
 
-def calibrate_head(head: nn.Linear, hidden: torch.Tensor, seed: int, fake_minus_real: bool = False) -> None:
-    """A random head scaled so the fake-positive logit spreads by about 1.5 over the probes, centred on 0."""
+def calibrate_head(head: nn.Linear, hidden: torch.Tensor, seed: int, two_logits: bool = False) -> None:
+    """A random head scaled so the detector's score (one logit, or the difference of two) spreads by about 1.5
+    over the probes, each output centred on 0."""
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         weight = torch.randn(head.weight.shape, generator=gen)
         raw = hidden @ weight.T
-        score = raw[:, 1] - raw[:, 0] if fake_minus_real else raw[:, 0]
+        score = raw[:, 1] - raw[:, 0] if two_logits else raw[:, 0]
         scale = 1.5 / score.std().clamp_min(1e-6)
         head.weight.copy_(weight * scale)
         head.bias.copy_(-raw.mean(0) * scale)

@@ -97,7 +97,7 @@ class SBIDetector(Detector):
             fit_batchnorm(net, probes)
             with torch.no_grad():
                 hidden = net._avg_pooling(net.extract_features(probes)).flatten(1)
-            calibrate_head(net._fc, hidden, seed, fake_minus_real=True)
+            calibrate_head(net._fc, hidden, seed, two_logits=True)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"model": detector.state_dict(), "optimizer": {}, "epoch": 0}, path)
