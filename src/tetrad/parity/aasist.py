@@ -32,7 +32,8 @@ import soundfile as sf
 import torch
 from scipy.signal import resample_poly
 
-from tetrad.io import file_sha256, write_text
+from tetrad.io import file_sha256
+from tetrad.parity.common import rewrite_section, upstream_commit
 from tetrad.layers import create_detector, detector_class
 from tetrad.layers.aasist import ARCHS, SAMPLE_RATE, AASISTArch, AASISTDetector, probe_signals, tile_to_length
 from tetrad.layers.base import load_checkpoint
@@ -41,7 +42,7 @@ from tetrad.weights import get_entry, verify_entry
 log = logging.getLogger(__name__)
 
 CONFS = {"aasist": "AASIST.conf", "aasist_l": "AASIST-L.conf"}
-BEGIN, END = "<!-- aasist:begin -->", "<!-- aasist:end -->"
+SECTION = "aasist"  # the report section between <!-- aasist:begin --> and <!-- aasist:end -->
 TOLERANCE = 1e-4
 ALSA_DIR = Path("/usr/share/sounds/alsa")
 ALSA_SPEECH = ("Front_Center", "Front_Left", "Front_Right", "Rear_Center", "Rear_Left", "Rear_Right",
@@ -74,15 +75,6 @@ def load_upstream(checkout: Path) -> ModuleType:
 
 def upstream_config(checkout: Path, name: str) -> dict:
     return json.loads((checkout / "config" / CONFS[name]).read_text())["model_config"]
-
-
-def upstream_commit(checkout: Path) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
 
 
 def build_upstream(module: ModuleType, conf: dict, state: dict[str, torch.Tensor]) -> torch.nn.Module:
@@ -247,18 +239,6 @@ def _sigmoid(v: float) -> float:
     return 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
 
 
-def update_report(out: Path, section: str) -> None:
-    """Replace the text between our markers, or append the section; other sections are kept."""
-    text = out.read_text() if out.exists() else "# Parity with upstream\n"
-    block = f"{BEGIN}\n{section}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    write_text(text, out)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--upstream", type=Path, required=True, help="checkout of clovaai/aasist")
@@ -274,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         x = batch_of(clips, AASISTDetector.spec.input_size[0])
         results = [r for name in CONFS for r in run_model(name, args, module, x, Path(tmp))]
     section = render(results, clips, upstream_commit(args.upstream))
-    update_report(args.out, section)
+    rewrite_section(args.out, SECTION, section)
     print(section)
     bad = [f"{r.name}/{r.weights}" for r in results if not r.ok]
     if bad:

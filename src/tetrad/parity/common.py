@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import io
 import logging
+import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ import av
 import numpy as np
 
 from tetrad.io import file_sha256, write_text
-from tetrad.parity.aasist import upstream_commit
 
 __all__ = ["PATCHES_DIR", "REPO_ROOT", "FileCheck", "check_files", "decode_rgb", "files_lines", "isolated_import",
            "load_file_module", "load_patch", "max_abs", "quiet", "rewrite_section", "upstream_commit"]
@@ -124,6 +124,16 @@ def quiet(what: str) -> Iterator[None]:
             log.debug("%s: %s", what, line)
 
 
+def upstream_commit(checkout: Path) -> str:
+    """The checkout's full commit, for the report."""
+    try:
+        out = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
 def max_abs(a: np.ndarray, b: np.ndarray) -> float:
     """Max |a - b| in float64 (uint8 images must not wrap around); 0.0 for empty inputs."""
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -133,10 +143,8 @@ def max_abs(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def rewrite_section(out: Path, name: str, section: str) -> None:
-    """Replace the text between `<!-- name:begin -->` and `<!-- name:end -->`, or append it; the rest is kept.
-
-    Same marker scheme as the AASIST section (tetrad.parity.aasist.update_report, whose markers are fixed).
-    """
+    """Replace the text between `<!-- name:begin -->` and `<!-- name:end -->`, or append it; the rest is kept,
+    so each parity script owns one section of the same report."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     text = out.read_text() if out.exists() else "# Parity with upstream\n"
     block = f"{begin}\n{section}\n{end}"
