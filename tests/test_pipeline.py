@@ -103,6 +103,8 @@ def test_no_manifest_row_is_lost(project):
     assert videos.loc["faulty/no_face", "visual_status"] == "no_face"
     assert videos.loc["faulty/no_face", "lip_status"] == "no_face"
     assert videos.loc["faulty/short", "lip_status"] == "too_short"  # 15 frames: no 25-frame clip
+    assert videos.loc["faulty/no_face", "visual_n_units"] == 0 and videos.loc["clips/s0_A", "visual_n_units"] >= 4
+    assert videos.loc["clips/s0_A", "lip_n_units"] == 1 and videos.loc["clips/s0_A", "visual_n_skipped"] == 0
     assert videos.loc["faulty/no_face", "semantic_status"] == "ok"
     assert pd.isna(videos.loc["faulty/truncated", "fused_seed_weights"])
 

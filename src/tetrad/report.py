@@ -66,8 +66,9 @@ def _category_section(metrics: Mapping[str, Any]) -> str:
 def _status_section(metrics: Mapping[str, Any]) -> str:
     lines = ["", "## Coverage and statuses", ""]
     for name, b in metrics["layers"].items():
-        lines.append(f"- {name}: {b.get('n_ok')} of {metrics['n_videos']} videos scored; {b.get('statuses')}"
-                     + _input_note(b.get("input") or {}))
+        skipped = f"; {b['n_skipped']} units skipped (e.g. frames without a face)" if b.get("n_skipped") else ""
+        lines.append(f"- {name}: {b.get('n_ok')} of {metrics['n_videos']} videos scored from {b.get('n_units')} "
+                     f"units; {b.get('statuses')}{skipped}" + _input_note(b.get("input") or {}))
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,7 @@ from tetrad.schemas import OK
 MANIFEST_COLUMNS = ["video_id", "label", "audio_label", "video_label", "category", "method", "group", "split",
                     "status", "error"]
 LAYER_FIELDS = ("p_fake", "status", "error", "compute_s")
+COUNT_FIELDS = ("n_units", "n_skipped")  # units scored / skipped (e.g. SBI frames without a face), when known
 MISSING = "missing"  # <layer>_status of a manifest video absent from the layer's reduced table
 FUSIONS = ("seed_weights", "tuned_weights", "logistic")
 
@@ -39,8 +40,9 @@ class Evaluation:
 def build_video_table(manifest: pd.DataFrame, reduced: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Left-join each layer's reduced table onto the manifest; every manifest row survives.
 
-    Columns: MANIFEST_COLUMNS, then per layer `<layer>_p_fake/_status/_error/_compute_s`. A video absent from
-    a layer's table gets status "missing" and an error naming it. Videos only in a layer table are ignored.
+    Columns: MANIFEST_COLUMNS, then per layer `<layer>_p_fake/_status/_error/_compute_s` (and `_n_units` /
+    `_n_skipped` where the reduced table has them). A video absent from a layer's table gets status "missing" and
+    an error naming it. Videos only in a layer table are ignored.
     """
     lacking = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
     if lacking:
@@ -49,8 +51,9 @@ def build_video_table(manifest: pd.DataFrame, reduced: Mapping[str, pd.DataFrame
     for layer, table in reduced.items():
         if table["video_id"].duplicated().any():
             raise ValueError(f"layer {layer!r}: reduced table has duplicate video_id rows (reduce first)")
-        cols = {f: f"{layer}_{f}" for f in LAYER_FIELDS}
-        out = out.merge(table[["video_id", *LAYER_FIELDS]].rename(columns=cols), on="video_id", how="left",
+        fields = [*LAYER_FIELDS, *(f for f in COUNT_FIELDS if f in table.columns)]
+        cols = {f: f"{layer}_{f}" for f in fields}
+        out = out.merge(table[["video_id", *fields]].rename(columns=cols), on="video_id", how="left",
                         validate="many_to_one")
         absent = out[f"{layer}_status"].isna()
         out[f"{layer}_status"] = out[f"{layer}_status"].astype(object).where(~absent, MISSING)
@@ -94,6 +97,9 @@ def _layer_block(
         "n_ok": n_ok,
         "statuses": {str(k): int(v) for k, v in status.value_counts().sort_index().items()},
     }
+    for field in COUNT_FIELDS:  # e.g. n_skipped: SBI frames excluded for want of a face
+        if f"{layer}_{field}" in videos.columns:
+            block[field] = int(videos[f"{layer}_{field}"].fillna(0).sum())
     return block | score_metrics(y, score, videos["group"], params), roc_table(y, score)
 
 
