@@ -27,7 +27,8 @@ if __name__ == "__main__":
         resolved = resolve_mean_face(params)
         assets = Assets(*load_mean_face(resolved.path))
         mean_face_source = "real" if resolved.source == "real" else "demo-stand-in"
-        log.info("mouth alignment: %s mean face %s (sha256 %s)", resolved.source, resolved.path, assets.mean_face_sha256)
+        log.info("mouth alignment: %s mean face %s (sha256 %s)", resolved.source, resolved.path,
+                 assets.mean_face_sha256)
     counts = extract(manifest, kinds, params.extract, {k: paths.cache(k) for k in kinds}, assets)
     for kind in set(kinds) & set(FACE_KINDS):
         write_json(provenance(kind, params.extract, mean_face_source), paths.cache(kind) / PROVENANCE)

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def status_score(video_id: str, detector: str, status: str, error: str | None) -> dict:
-    return {"video_id": video_id, "unit_idx": -1, "frame_idx": None, "detector": detector, "logit": None, "p_fake": None,
-            "upstream_score": None, "t_start_s": None, "t_end_s": None, "compute_s": None, "status": status, "error": error}
+    return {"video_id": video_id, "unit_idx": -1, "frame_idx": None, "detector": detector, "logit": None,
+            "p_fake": None, "upstream_score": None, "t_start_s": None, "t_end_s": None, "compute_s": None,
+            "status": status, "error": error}
 
 
 def cut_units(detector: Detector, cache: pd.DataFrame) -> tuple[list[Unit], list[dict]]:
@@ -89,9 +90,9 @@ def score_units(detector: Detector, units: list[Unit], batch_size: int, bar: tqd
 
 def _unit_row(detector: str, unit: Unit, logit: float, upstream: float | None, compute_s: float) -> dict:
     return {"video_id": unit.video_id, "unit_idx": unit.unit_idx, "frame_idx": unit.frame_idx, "detector": detector,
-            "logit": logit,
-            "p_fake": float(torch.sigmoid(torch.tensor(logit))), "upstream_score": upstream, "t_start_s": unit.t_start_s,
-            "t_end_s": unit.t_end_s, "compute_s": compute_s, "status": schemas.OK, "error": None}
+            "logit": logit, "p_fake": float(torch.sigmoid(torch.tensor(logit))), "upstream_score": upstream,
+            "t_start_s": unit.t_start_s, "t_end_s": unit.t_end_s, "compute_s": compute_s, "status": schemas.OK,
+            "error": None}
 
 
 def finalise(rows: list[dict], manifest_ids: Iterable[str], detector: str) -> pd.DataFrame:

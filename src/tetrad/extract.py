@@ -6,8 +6,8 @@ import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,11 +128,14 @@ def _share_cores(workers: int) -> None:
 
 def _write_kind(table: pd.DataFrame, kind: str, path: Path, counts: dict[str, dict[str, int]]) -> None:
     write_table(table, path, KIND_SCHEMAS[kind])
-    for status, n in table.groupby("video_id")["status"].first().value_counts().items():
+    ok = table["status"].eq(schemas.OK).groupby(table["video_id"]).any()  # a faceless frame does not fail a video
+    per_video = table.groupby("video_id")["status"].first().where(~ok, schemas.OK)
+    for status, n in per_video.value_counts().items():
         counts[kind][str(status)] = counts[kind].get(str(status), 0) + int(n)
 
 
-def extract_video(row: dict, kinds: list[str], params: ExtractParams, assets: Assets = Assets()) -> dict[str, list[dict]]:
+def extract_video(row: dict, kinds: list[str], params: ExtractParams,
+                  assets: Assets = Assets()) -> dict[str, list[dict]]:
     """All requested kinds of one manifest row; failures become status rows, never exceptions."""
     vid = row["video_id"]
     if row["status"] != schemas.OK:
@@ -206,9 +209,9 @@ def audio_row(vid: str, wave: np.ndarray, sample_rate: int) -> dict:
 
 def frame_row(vid: str, idx: int, pts: float, image: np.ndarray, face_idx: int = -1) -> dict:
     h, w, c = image.shape
-    return {"video_id": vid, "frame_idx": idx, "face_idx": face_idx, "pts_s": pts, "box": None,
-            "landmarks": None, "face_score": None, "face_detector": None, "image": np.ascontiguousarray(image).tobytes(), "height": h, "width": w,
-            "channels": c, "status": schemas.OK, "error": None}
+    return {"video_id": vid, "frame_idx": idx, "face_idx": face_idx, "pts_s": pts, "box": None, "landmarks": None,
+            "face_score": None, "face_detector": None, "image": np.ascontiguousarray(image).tobytes(), "height": h,
+            "width": w, "channels": c, "status": schemas.OK, "error": None}
 
 
 def status_row(kind: str, vid: str, status: str, error: str | None) -> dict:
@@ -216,4 +219,5 @@ def status_row(kind: str, vid: str, status: str, error: str | None) -> dict:
         return {"video_id": vid, "sample_rate": 0, "num_samples": 0, "waveform": None, "status": status,
                 "error": error}
     return {"video_id": vid, "frame_idx": -1, "face_idx": -1, "pts_s": None, "box": None, "landmarks": None,
-            "face_score": None, "face_detector": None, "image": None, "height": None, "width": None, "channels": None, "status": status, "error": error}
+            "face_score": None, "face_detector": None, "image": None, "height": None, "width": None, "channels": None,
+            "status": status, "error": error}
