@@ -76,3 +76,15 @@ def test_a_box_outside_the_frame_is_skipped_not_fatal():
                  Face(np.array([230, 10, 320, 130], np.float32), 0.98)]}  # outside, larger than half
     rows = face_rows("v", [(0, 0.0, frame)], faces, ExtractParams(), "mtcnn")
     assert [r["status"] for r in rows] == ["ok"] and rows[0]["box"] == [20, 20, 120, 140]
+
+
+def test_the_mouth_track_follows_one_face_when_sizes_swap():
+    from tetrad.media.crops import track_face
+
+    def face(x0: float, size: float) -> Face:
+        return Face(np.array([x0, 10, x0 + size, 10 + size], np.float32), 0.99)
+
+    frames = [[face(0, 100), face(200, 90)], [face(200, 95), face(2, 94)], [], [face(201, 99), face(3, 93)],
+              [face(200, 90)]]
+    picked = track_face(frames)
+    assert [None if f is None else float(f.box[0]) for f in picked] == [0, 2, None, 3, 200]  # lost -> largest

@@ -35,6 +35,31 @@ def select_faces(faces: Sequence[Face], min_area_ratio: float = 0.5) -> list[Fac
     return [f for f in faces if f.area >= largest * min_area_ratio]
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def track_face(faces_per_frame: Sequence[Sequence[Face]], min_iou: float = 0.3) -> list[Face | None]:
+    """One face per frame for the mouth track: the largest face where the track starts (or is lost), then the
+    face overlapping the previous pick most, so two similar faces swapping size never mix their landmarks."""
+    picked: list[Face | None] = []
+    last: Face | None = None
+    for faces in faces_per_frame:
+        if not faces:
+            picked.append(None)
+            continue
+        best = max(faces, key=lambda f: box_iou(f.box, last.box)) if last is not None else None
+        if best is None or box_iou(best.box, last.box) < min_iou:
+            best = max(faces, key=lambda f: f.area)
+        picked.append(best)
+        last = best
+    return picked
+
+
 def sbi_crop_window(box: Sequence[float], height: int, width: int) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of SBI's test-phase crop: margin w/8, h/8; int() truncates; +1 on the far edges."""
     x0, y0, x1, y1 = (float(v) for v in box)

@@ -16,6 +16,7 @@ from tetrad import schemas
 from tetrad.faces import Face, create_face_detector, create_landmarker
 from tetrad.faces.base import FaceDetector, Landmarker
 from tetrad.media.crops import fill_missing, mouth_crops, sbi_crop, sbi_crop_window, select_faces, to_gray
+from tetrad.media.crops import track_face
 from tetrad.params import ExtractParams, FaceParams
 
 log = logging.getLogger(__name__)
@@ -91,17 +92,11 @@ def _inside(face: Face, rgb: np.ndarray, vid: str, idx: int) -> bool:
     return False
 
 
-def mouth_landmarks(frames: list[Frame], faces: dict[int, list[Face]], tools: FaceTools) -> list[np.ndarray | None]:
-    """68 points of the largest face of each frame; None where the frame has no face."""
+def mouth_landmarks(frames: list[Frame], track: list[Face | None], tools: FaceTools) -> list[np.ndarray | None]:
+    """68 points of the tracked face of each frame; None where the frame has no face."""
     assert tools.landmarker is not None
-    out: list[np.ndarray | None] = []
-    for idx, _, rgb in frames:
-        if not faces[idx]:
-            out.append(None)
-            continue
-        largest = max(faces[idx], key=lambda f: f.area)
-        out.append(tools.landmarker.landmarks(rgb, largest.box).astype(np.float64))
-    return out
+    return [None if face is None else tools.landmarker.landmarks(rgb, face.box).astype(np.float64)
+            for (_, _, rgb), face in zip(frames, track)]
 
 
 def mouth_rows(vid: str, frames: list[Frame], faces: dict[int, list[Face]], tools: FaceTools,
@@ -111,15 +106,15 @@ def mouth_rows(vid: str, frames: list[Frame], faces: dict[int, list[Face]], tool
     if len(frames) < mp.window:
         raise VideoFailure(schemas.TOO_SHORT, f"{vid}: {len(frames)} frames, fewer than the {mp.window}-frame "
                                               "landmark smoothing window")
-    raw = mouth_landmarks(frames, faces, tools)
+    track = track_face([faces[idx] for idx, _, _ in frames])
+    raw = mouth_landmarks(frames, track, tools)
     missing = [frames[i][0] for i, lm in enumerate(raw) if lm is None]
     _check_missing(vid, missing, len(frames), mp.missing, mp.max_missing)
     landmarks = fill_missing(raw)
     crops = mouth_crops([rgb for _, _, rgb in frames], landmarks, mean_face, mp.window, mp.aligned_size,
                         mp.crop_size)
     rows = []
-    for i, ((idx, pts, _), crop) in enumerate(zip(frames, crops)):
-        face = max(faces[idx], key=lambda f: f.area) if faces[idx] else None
+    for i, ((idx, pts, _), crop, face) in enumerate(zip(frames, crops, track)):
         rows.append(_row(vid, idx, 0, pts, to_gray(crop)[..., None], box=None if face is None else face.box,
                          landmarks=landmarks[i], score=None if face is None else face.score, detector=tools.label))
     if missing:

@@ -46,7 +46,7 @@ from tetrad.faces import create_face_detector, create_landmarker
 from tetrad.io import file_sha256
 from tetrad.layers import create_detector, detector_class
 from tetrad.layers.lipforensics import LipForensicsDetector
-from tetrad.media.crops import fill_missing, mouth_crops, to_gray
+from tetrad.media.crops import fill_missing, mouth_crops, to_gray, track_face
 from tetrad.media.faces import FaceTools, detect_faces, mouth_landmarks
 from tetrad.params import FaceParams
 from tetrad.parity.common import (FileCheck, check_files, decode_rgb, files_lines, isolated_import,
@@ -168,7 +168,8 @@ def frames_and_landmarks(video: Path, n_frames: int | None) -> tuple[list[np.nda
     frames = frames[:n_frames] if n_frames else frames
     tools = FaceTools(create_face_detector("mtcnn", {}, "cpu"), create_landmarker("dlib68"), FaceParams())
     sampled = [(i, i / fps, rgb) for i, rgb in enumerate(frames)]
-    raw = mouth_landmarks(sampled, detect_faces(sampled, tools), tools)
+    found = detect_faces(sampled, tools)
+    raw = mouth_landmarks(sampled, track_face([found[idx] for idx, _, _ in sampled]), tools)
     missing = sum(lm is None for lm in raw)
     return frames, fill_missing(raw), missing
 
