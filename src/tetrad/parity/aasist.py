@@ -33,10 +33,10 @@ import torch
 from scipy.signal import resample_poly
 
 from tetrad.io import file_sha256
-from tetrad.parity.common import rewrite_section, upstream_commit
 from tetrad.layers import create_detector, detector_class
 from tetrad.layers.aasist import ARCHS, SAMPLE_RATE, AASISTArch, AASISTDetector, probe_signals, tile_to_length
 from tetrad.layers.base import load_checkpoint
+from tetrad.parity.common import publish, upstream_commit
 from tetrad.weights import get_entry, verify_entry
 
 log = logging.getLogger(__name__)
@@ -254,12 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         x = batch_of(clips, AASISTDetector.spec.input_size[0])
         results = [r for name in CONFS for r in run_model(name, args, module, x, Path(tmp))]
     section = render(results, clips, upstream_commit(args.upstream))
-    rewrite_section(args.out, SECTION, section)
-    print(section)
-    bad = [f"{r.name}/{r.weights}" for r in results if not r.ok]
-    if bad:
-        print(f"parity FAILED (tolerance {TOLERANCE:g}): {', '.join(bad)}")
-    return 1 if bad else 0
+    return publish(args.out, SECTION, section, [f"{r.name}/{r.weights} (tolerance {TOLERANCE:g})"
+                                               for r in results if not r.ok])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import numpy as np
 from tetrad.io import file_sha256, write_text
 
 __all__ = ["PATCHES_DIR", "REPO_ROOT", "FileCheck", "check_files", "decode_rgb", "files_lines", "isolated_import",
-           "load_file_module", "load_patch", "max_abs", "quiet", "rewrite_section", "upstream_commit"]
+           "load_file_module", "load_patch", "max_abs", "publish", "quiet", "rewrite_section", "upstream_commit"]
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,15 @@ def rewrite_section(out: Path, name: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     write_text(text, out)
+
+
+def publish(out: Path, name: str, section: str, failed: list[str]) -> int:
+    """Write the section into the report, show it, and turn the failed checks into the exit status."""
+    rewrite_section(out, name, section)
+    print(section)
+    if failed:
+        print(f"parity FAILED: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 def files_lines(checks: list[FileCheck]) -> list[str]:

@@ -50,7 +50,7 @@ from tetrad.media.crops import fill_missing, mouth_crops, to_gray, track_face
 from tetrad.media.faces import FaceTools, detect_faces, mouth_landmarks
 from tetrad.params import FaceParams
 from tetrad.parity.common import (FileCheck, check_files, decode_rgb, files_lines, isolated_import,
-                                  load_file_module, load_patch, max_abs, quiet, rewrite_section, upstream_commit)
+                                  load_file_module, load_patch, max_abs, publish, quiet, upstream_commit)
 from tetrad.weights import get_entry, verify_entry
 
 log = logging.getLogger(__name__)
@@ -377,13 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     up, crops, logits, calls = run(args.upstream, args.video, args.mean_face, args.weights_dir, args.n_frames,
                                    seed=args.seed)
     section = render(up, crops, logits, calls, args.mean_face)
-    rewrite_section(args.out, SECTION, section)
-    print(section)
     bad = ([f"files {f.path}" for f in up.files if not f.ok] + ([f"crops {crops.video}"] if not crops.ok else [])
            + [f"logits {r.weights}" for r in logits if not r.ok])
-    if bad:
-        print(f"parity FAILED: {', '.join(bad)}")
-    return 1 if bad else 0
+    return publish(args.out, SECTION, section, bad)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from tetrad.media.decode import frame_indices
 from tetrad.media.faces import FaceTools, detect_faces, face_rows
 from tetrad.params import ExtractParams, FaceParams
 from tetrad.parity.common import (FileCheck, check_files, decode_rgb, files_lines, load_file_module, load_patch,
-                                  max_abs, quiet, rewrite_section, upstream_commit)
+                                  max_abs, publish, quiet, upstream_commit)
 from tetrad.weights import get_entry, verify_entry
 
 log = logging.getLogger(__name__)
@@ -449,13 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     videos = args.video or [Path("data/mini/raw/clips/s0_A.mp4"), Path("data/mini/raw/clips/s0_C.mp4")]
     up, crops, logits, calls = run(args.upstream, videos, args.n_frames, args.weights_dir, "full", args.seed)
     section = render(up, crops, logits, calls, args.n_frames, videos)
-    rewrite_section(args.out, SECTION, section)
-    print(section)
     bad = ([f"files {f.path}" for f in up.files if not f.ok] + [f"crops {c.video}" for c in crops if not c.ok]
            + [f"logits {r.weights}" for r in logits if not r.ok])
-    if bad:
-        print(f"parity FAILED: {', '.join(bad)}")
-    return 1 if bad else 0
+    return publish(args.out, SECTION, section, bad)
 
 
 if __name__ == "__main__":
