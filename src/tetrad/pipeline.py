@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,10 +99,7 @@ def write_demo_weights(params: Params, seed: int = 0, layers: list[str] | None =
             if target.exists():
                 continue
             log.info("writing demo-random %s/%s (%s variant) to %s", layer.detector, slot, layer.variant, target)
-            tmp = target.with_name(f".{target.name}.tmp")
-            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
-            cls.write_demo_weights(slot, tmp, layer.variant, seed)
-            os.replace(tmp, target)  # a killed write never leaves a half checkpoint under the real name
+            write_atomically(target, lambda tmp: cls.write_demo_weights(slot, tmp, layer.variant, seed))
             written.append(target)
     return written
 
@@ -121,10 +119,17 @@ def write_demo_mean_face(params: Params) -> Path | None:
 
     log.warning("no real %s: writing a DEMO STAND-IN mean face to %s (mouth crops will differ from upstream's)",
                 entry.filename, target)
-    tmp = target.with_name(f".{target.name}.tmp")
-    write_standin_mean_face(tmp)
-    os.replace(tmp, target)
+    write_atomically(target, write_standin_mean_face)
     return target
+
+
+def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
+    """`write` a file or folder under a temp name, then rename: a killed write never leaves a half checkpoint
+    under the real name (a temp left by an earlier killed run is removed first)."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    write(tmp)
+    os.replace(tmp, target)
 
 
 def resolve_mean_face(params: Params) -> wm.Resolved:
