@@ -1,4 +1,5 @@
-"""Parquet schemas of every table the pipeline writes, defined once (DESIGN.md §5).
+"""Parquet schemas of every table the pipeline writes, the statuses a row can carry, the cache kinds and the
+detector layers: each spelt once, here (docs/architecture.md, "Data contracts").
 
 Labels are int8 with 0 = real, 1 = fake. Every manifest row reaches every downstream table; a row that could
 not be processed carries a `status` other than "ok" and a one-line `error`.
@@ -15,6 +16,28 @@ TOO_SHORT = "too_short"
 DECODE_ERROR = "decode_error"
 ERROR = "error"
 STATUSES = (OK, NO_AUDIO, NO_FACE, TOO_SHORT, DECODE_ERROR, ERROR)
+
+# What extract writes, one cache folder each; a detector reads one of them (DetectorSpec.input_kind).
+KINDS = ("audio", "frames", "faces", "mouths")
+FACE_KINDS = ("faces", "mouths")  # cut from face detection; a provenance.json says what cut them
+
+# The detector layers, in cascade order, and the manifest label each is scored against: the audio layer
+# against the audio track's own label, the picture layers against the pictures' label. A new layer is one
+# line here (docs/architecture.md, "Adding a layer").
+LAYER_LABELS: dict[str, str] = {"audio": "audio_label", "visual": "video_label", "lip": "video_label",
+                                "semantic": "video_label"}
+LAYERS = tuple(LAYER_LABELS)
+
+
+class StatusError(Exception):
+    """A file, video or unit that cannot be processed: carries the status its rows get (one of STATUSES) and a
+    one-line message naming the file and the problem. Caught per file, never fatal to a dataset run."""
+
+    def __init__(self, status: str, message: str) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r} (one of {STATUSES})")
+        super().__init__(message)
+        self.status = status
 
 _STATUS = [
     pa.field("status", pa.string(), nullable=False),  # one of STATUSES

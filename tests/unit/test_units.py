@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tetrad.layers.units import UnitError, audio_windows
+from tetrad.layers.units import audio_windows
+from tetrad.schemas import StatusError
 
 SR = 16000
 
@@ -30,6 +31,6 @@ def test_tail_window_is_aligned_to_the_end():
 
 
 def test_too_short_is_a_status_not_a_score():
-    with pytest.raises(UnitError) as err:
+    with pytest.raises(StatusError) as err:
         windows(0.6)
     assert err.value.status == "too_short" and "0.60 s" in str(err.value)

@@ -12,24 +12,28 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from tetrad.registry import Registry
 from tetrad.schemas import ERROR, OK
 
-RULES = ("mean_prob", "mean_logit_sigmoid", "max_face_mean_frame")
+REDUCERS: Registry[Callable[[pd.DataFrame], pd.DataFrame]] = Registry("reduce rule")
 REDUCED_COLUMNS = ["video_id", "p_fake", "logit", "n_units", "n_skipped", "compute_s", "status", "error"]
 
 
+@REDUCERS.register("mean_prob")
 def _mean_prob(units: pd.DataFrame) -> pd.DataFrame:
     """Average the unit probabilities (and, for reference, the unit logits)."""
     out = units.groupby("video_id")[["p_fake", "logit"]].mean()
     return out.assign(n_units=units.groupby("video_id").size())
 
 
+@REDUCERS.register("mean_logit_sigmoid")
 def _mean_logit_sigmoid(units: pd.DataFrame) -> pd.DataFrame:
     """Average logits, then squash (LipForensics): differs from averaging sigmoids when units disagree."""
     logit = units.groupby("video_id")["logit"].mean()
     return pd.DataFrame({"p_fake": expit(logit), "logit": logit, "n_units": units.groupby("video_id").size()})
 
 
+@REDUCERS.register("max_face_mean_frame")
 def _max_face_mean_frame(units: pd.DataFrame) -> pd.DataFrame:
     """The most suspicious face of each frame, then the mean over frames (SBI).
 
@@ -40,11 +44,7 @@ def _max_face_mean_frame(units: pd.DataFrame) -> pd.DataFrame:
     return out.assign(n_units=units.groupby("video_id").size())
 
 
-_REDUCERS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
-    "mean_prob": _mean_prob,
-    "mean_logit_sigmoid": _mean_logit_sigmoid,
-    "max_face_mean_frame": _max_face_mean_frame,
-}
+RULES = tuple(REDUCERS.names())
 
 
 def _usable_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
@@ -67,13 +67,12 @@ def reduce_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
     A video without a usable unit keeps the status and error of its first failing row and NaN scores, so
     the failure reaches the report instead of silently vanishing.
     """
-    if rule not in _REDUCERS:
-        raise ValueError(f"unknown reduce rule {rule!r}; expected one of {RULES}")
+    reducer = REDUCERS.get(rule)
     if rule == "max_face_mean_frame" and "frame_idx" not in scores.columns:
         raise ValueError("reduce rule 'max_face_mean_frame' needs a 'frame_idx' column in the unit scores")
     ids = pd.Index(sorted(scores["video_id"].unique()), name="video_id")
     units = _usable_units(scores, rule)
-    agg = _REDUCERS[rule](units) if len(units) else pd.DataFrame(columns=["p_fake", "logit", "n_units"])
+    agg = reducer(units) if len(units) else pd.DataFrame(columns=["p_fake", "logit", "n_units"])
     out = agg.reindex(ids)
     out["n_units"] = out["n_units"].fillna(0).astype("int64")
     skipped = scores[(scores["status"] == OK) & scores["p_fake"].isna() & scores["logit"].isna()]

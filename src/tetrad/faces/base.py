@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from tetrad.registry import Registry
+
 
 @dataclass(frozen=True)
 class Face:
@@ -46,43 +48,36 @@ class Landmarker:
         raise NotImplementedError
 
 
-_DETECTORS: dict[str, Callable[..., FaceDetector]] = {}
-_LANDMARKERS: dict[str, Callable[..., Landmarker]] = {}
+FACE_DETECTORS: Registry[type[FaceDetector]] = Registry("face detector")
+LANDMARKERS: Registry[type[Landmarker]] = Registry("landmarker")
 
 
 def register_face_detector(name: str) -> Callable[[type], type]:
-    return _register(_DETECTORS, name, "face detector")
+    return _named(FACE_DETECTORS, name)
 
 
 def register_landmarker(name: str) -> Callable[[type], type]:
-    return _register(_LANDMARKERS, name, "landmarker")
+    return _named(LANDMARKERS, name)
 
 
-def _register(table: dict, name: str, what: str) -> Callable[[type], type]:
-    def deco(cls: type) -> type:
-        if name in table:
-            raise ValueError(f"{what} {name!r} is already registered")
+def _named(registry: Registry, name: str) -> Callable[[type], type]:
+    def add(cls: type) -> type:
         cls.name = name
-        table[name] = cls
-        return cls
-    return deco
+        return registry.add(name, cls)
+    return add
 
 
 def list_face_detectors() -> list[str]:
-    return sorted(_DETECTORS)
+    return FACE_DETECTORS.names()
 
 
 def list_landmarkers() -> list[str]:
-    return sorted(_LANDMARKERS)
+    return LANDMARKERS.names()
 
 
 def create_face_detector(name: str, options: Mapping[str, Any] | None = None, device: str = "cpu") -> FaceDetector:
-    if name not in _DETECTORS:
-        raise KeyError(f"unknown face detector {name!r}; registered: {list_face_detectors()}")
-    return _DETECTORS[name](device=device, **dict(options or {}))
+    return FACE_DETECTORS.get(name)(device=device, **dict(options or {}))
 
 
 def create_landmarker(name: str) -> Landmarker:
-    if name not in _LANDMARKERS:
-        raise KeyError(f"unknown landmarker {name!r}; registered: {list_landmarkers()}")
-    return _LANDMARKERS[name]()
+    return LANDMARKERS.get(name)()

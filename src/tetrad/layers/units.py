@@ -6,14 +6,7 @@ import numpy as np
 import pandas as pd
 
 from tetrad.layers.base import Unit
-
-
-class UnitError(Exception):
-    """A video cannot be cut into units; carries the status to record (e.g. too_short)."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+from tetrad.schemas import StatusError
 
 
 def audio_windows(video_id: str, wave: np.ndarray, sr: int, window_s: float, min_s: float) -> list[Unit]:
@@ -26,7 +19,7 @@ def audio_windows(video_id: str, wave: np.ndarray, sr: int, window_s: float, min
     """
     n, win = len(wave), int(round(window_s * sr))
     if n < int(round(min_s * sr)):
-        raise UnitError("too_short", f"{video_id}: audio is {n / sr:.2f} s, shorter than min_s={min_s} s")
+        raise StatusError("too_short", f"{video_id}: audio is {n / sr:.2f} s, shorter than min_s={min_s} s")
     if n <= win:
         starts = [0]
         win = n
@@ -46,5 +39,5 @@ def image_units(video_id: str, rows: pd.DataFrame) -> list[Unit]:
         image = np.frombuffer(row.image, dtype=np.uint8).reshape(shape)
         units.append(Unit(video_id, i, float(row.pts_s), float(row.pts_s), image, frame_idx=int(row.frame_idx)))
     if not units:
-        raise UnitError("error", f"{video_id}: no decoded images in the cache")
+        raise StatusError("error", f"{video_id}: no decoded images in the cache")
     return units

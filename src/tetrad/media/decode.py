@@ -10,15 +10,9 @@ import av
 import librosa
 import numpy as np
 
+from tetrad.schemas import StatusError
+
 AUDIO_ONLY_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus"}
-
-
-class MediaError(Exception):
-    """A file cannot be decoded; `status` is what the row records (decode_error, no_audio, ...)."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -29,7 +23,7 @@ class Decoded:
     n_frames: int = 0
     fps: float = 0.0
     frames: list[tuple[int, float, np.ndarray]] = field(default_factory=list)  # (index, pts_s, RGB uint8 HWC)
-    errors: dict[str, MediaError] = field(default_factory=dict)  # per stream ("audio", "video"): why it is absent
+    errors: dict[str, StatusError] = field(default_factory=dict)  # per stream ("audio", "video"): why it is absent
     faces: dict | None = None  # face detections per frame index, filled once by the extractors that need them
 
 
@@ -48,10 +42,10 @@ def decode(path: Path, sample_rate: int | None, pick: Callable[[int], list[int]]
     try:
         with av.open(str(path)) as container:
             return _demux(container, path, sample_rate, pick)
-    except MediaError:
+    except StatusError:
         raise
     except (av.error.FFmpegError, ValueError, IndexError) as exc:
-        raise MediaError("decode_error", f"{path}: cannot decode ({type(exc).__name__}: {exc})") from None
+        raise StatusError("decode_error", f"{path}: cannot decode ({type(exc).__name__}: {exc})") from None
 
 
 def _demux(container: av.container.InputContainer, path: Path, sample_rate: int | None,
@@ -60,10 +54,10 @@ def _demux(container: av.container.InputContainer, path: Path, sample_rate: int 
     video_s = container.streams.video[0] if container.streams.video else None
     out = Decoded(path, sample_rate=sample_rate)
     if sample_rate and audio_s is None:
-        out.errors["audio"] = MediaError("no_audio", f"{path}: no audio stream")
+        out.errors["audio"] = StatusError("no_audio", f"{path}: no audio stream")
         sample_rate = None
     if pick and video_s is None:
-        out.errors["video"] = MediaError("decode_error", f"{path}: no video stream")
+        out.errors["video"] = StatusError("decode_error", f"{path}: no video stream")
         pick = None
     wanted: set[int] = set()
     if pick and video_s is not None:
@@ -91,10 +85,10 @@ def _demux(container: av.container.InputContainer, path: Path, sample_rate: int 
 
 def _check_complete(out: Decoded, wanted: set[int], decoded: int, path: Path) -> None:
     if wanted and len(out.frames) < len(wanted):
-        out.errors["video"] = MediaError(
+        out.errors["video"] = StatusError(
             "decode_error", f"{path}: only {decoded} of {out.n_frames} video frames could be decoded")
     if out.audio is not None and out.audio.size == 0:
-        out.errors["audio"] = MediaError("no_audio", f"{path}: audio stream holds no samples")
+        out.errors["audio"] = StatusError("no_audio", f"{path}: audio stream holds no samples")
 
 
 def _count_packets(path: Path) -> int:
@@ -107,7 +101,7 @@ def _decode_audio_file(path: Path, sample_rate: int | None) -> Decoded:
     try:
         wave, sr = librosa.load(path, sr=sample_rate, mono=True)
     except Exception as exc:  # soundfile/audioread raise many types
-        raise MediaError("decode_error", f"{path}: cannot decode audio ({type(exc).__name__}: {exc})") from None
+        raise StatusError("decode_error", f"{path}: cannot decode audio ({type(exc).__name__}: {exc})") from None
     if wave.size == 0:
-        raise MediaError("no_audio", f"{path}: audio file holds no samples")
+        raise StatusError("no_audio", f"{path}: audio file holds no samples")
     return Decoded(path, sample_rate=int(sr), audio=wave.astype(np.float32))

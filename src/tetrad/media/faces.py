@@ -13,23 +13,17 @@ from typing import Any
 import numpy as np
 
 from tetrad import schemas
+from tetrad.env import resolve_device
 from tetrad.faces import Face, create_face_detector, create_landmarker
 from tetrad.faces.base import FaceDetector, Landmarker
 from tetrad.media.crops import fill_missing, mouth_crops, sbi_crop, sbi_crop_window, select_faces, to_gray
 from tetrad.media.crops import track_face
 from tetrad.params import ExtractParams, FaceParams
+from tetrad.schemas import StatusError
 
 log = logging.getLogger(__name__)
 
 Frame = tuple[int, float, np.ndarray]  # (index, pts_s, RGB uint8 HWC)
-
-
-class VideoFailure(Exception):
-    """The whole video gets one status row (no_face, too_short, error) with this message."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -48,8 +42,6 @@ _TOOLS: dict[str, FaceTools] = {}
 
 def face_tools(params: FaceParams, landmarks: bool) -> FaceTools:
     """One detector (and landmarker) per worker process, built on first use (weights load once)."""
-    from tetrad.layers.registry import resolve_device
-
     key = repr((params, landmarks))
     if key not in _TOOLS:
         device = str(resolve_device(params.device))
@@ -78,7 +70,7 @@ def face_rows(vid: str, frames: list[Frame], faces: dict[int, list[Face]], param
             rows.append(_row(vid, idx, j, pts, crop, box=face.box, landmarks=face.points, score=face.score,
                              detector=detector))
     if all(r["status"] != schemas.OK for r in rows):
-        raise VideoFailure(schemas.NO_FACE, f"{vid}: no face in any of {len(frames)} sampled frames")
+        raise StatusError(schemas.NO_FACE, f"{vid}: no face in any of {len(frames)} sampled frames")
     return rows
 
 
@@ -101,10 +93,10 @@ def mouth_landmarks(frames: list[Frame], track: list[Face | None], tools: FaceTo
 
 def mouth_rows(vid: str, frames: list[Frame], faces: dict[int, list[Face]], tools: FaceTools,
                mean_face: np.ndarray, params: ExtractParams) -> list[dict[str, Any]]:
-    """Aligned greyscale mouth crops of every frame, or a VideoFailure (documented in README, "Mouth crops")."""
+    """Aligned greyscale mouth crops of every frame, or a StatusError (documented in README, "Mouth crops")."""
     mp = params.mouths
     if len(frames) < mp.window:
-        raise VideoFailure(schemas.TOO_SHORT, f"{vid}: {len(frames)} frames, fewer than the {mp.window}-frame "
+        raise StatusError(schemas.TOO_SHORT, f"{vid}: {len(frames)} frames, fewer than the {mp.window}-frame "
                                               "landmark smoothing window")
     track = track_face([faces[idx] for idx, _, _ in frames])
     raw = mouth_landmarks(frames, track, tools)
@@ -127,12 +119,12 @@ def _check_missing(vid: str, missing: list[int], n: int, policy: str, max_share:
     if not missing:
         return
     if len(missing) == n:
-        raise VideoFailure(schemas.NO_FACE, f"{vid}: no face in any of {n} frames")
+        raise StatusError(schemas.NO_FACE, f"{vid}: no face in any of {n} frames")
     if policy == "abort":  # upstream: one frame without landmarks stops the whole video
-        raise VideoFailure(schemas.NO_FACE, f"{vid}: no face in frame {missing[0]} ({len(missing)} of {n} frames; "
+        raise StatusError(schemas.NO_FACE, f"{vid}: no face in frame {missing[0]} ({len(missing)} of {n} frames; "
                                             "extract.mouths.missing=abort)")
     if len(missing) > max_share * n:
-        raise VideoFailure(schemas.NO_FACE, f"{vid}: no face in {len(missing)} of {n} frames "
+        raise StatusError(schemas.NO_FACE, f"{vid}: no face in {len(missing)} of {n} frames "
                                             f"(> extract.mouths.max_missing={max_share})")
 
 
