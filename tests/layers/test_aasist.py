@@ -15,7 +15,7 @@ import torch
 from tetrad.layers import CheckpointError, create_detector
 from tetrad.layers.aasist import AASIST_FULL, AASIST_TINY, AASISTArch, AASISTDetector, tile_to_length, window_units
 from tetrad.layers.base import Unit, load_checkpoint
-from tetrad.layers.units import UnitError
+from tetrad.schemas import StatusError
 from tetrad.params import ConfigError
 from tetrad.weights import WeightsError, resolve
 
@@ -126,10 +126,10 @@ def test_windows_all_versus_first():
 
 
 def test_too_short_and_wrong_rate_are_statuses():
-    with pytest.raises(UnitError) as err:
+    with pytest.raises(StatusError) as err:
         window_units("v", np.zeros(8000, np.float32), 16000, N, 1.0, "all")
     assert err.value.status == "too_short"
-    with pytest.raises(UnitError, match="16 kHz") as err:
+    with pytest.raises(StatusError, match="16 kHz") as err:
         window_units("v", np.zeros(88200, np.float32), 44100, N, 1.0, "all")
     assert err.value.status == "error"
 

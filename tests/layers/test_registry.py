@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import torch
 from tetrad.layers import create_detector, detector_class, get_spec, list_detectors
 from tetrad.layers.base import Unit
 from tetrad.params import LAYERS
-from tetrad.weights import REGISTRY
+from tetrad.weights import declared_weights, entries
 
 DETECTORS = list_detectors()
 
@@ -48,9 +50,27 @@ def test_spec_is_complete(name):
     assert spec.reduce in ("mean_prob", "mean_logit_sigmoid", "max_face_mean_frame")
     assert spec.upstream and spec.licence and spec.paper and spec.label
     assert "tiny" in spec.variants
+    known = entries()
     for slot, entry in spec.weights.items():
-        assert entry in REGISTRY, f"{name}.{slot} names unknown weights {entry!r}"
-        assert REGISTRY[entry].layer == spec.layer
+        assert entry in known, f"{name}.{slot} names unknown weights {entry!r}"
+        assert known[entry].layer == spec.layer
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_detector_declares_its_own_weights(name):
+    module = sys.modules[detector_class(name).__module__]
+    declared = {e.name for e in module.WEIGHTS}
+    assert set(get_spec(name).weights.values()) <= declared, f"{name}: declare its checkpoints in {module.__name__}"
+
+
+@pytest.mark.parametrize("package", ["tetrad.layers", "tetrad.media"])
+def test_imported_weights_equal_the_statically_read_ones(package):
+    folder = Path(importlib.import_module(package).__path__[0])
+    for path in sorted(folder.glob("*.py")):
+        static = declared_weights(path)
+        if static:  # what `tetrad weights` reads without importing is what the module really holds
+            module = importlib.import_module(f"{package}.{path.stem}")
+            assert tuple(module.WEIGHTS) == static, path
 
 
 @pytest.mark.parametrize("name", DETECTORS)

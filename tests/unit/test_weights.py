@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tetrad import weights as w
+from tetrad.weights import store
 
 OLD_NS = 1_600_000_000 * 10**9  # a settled mtime (2020), far from "just written"
 
@@ -74,7 +75,7 @@ def registry(src: Path) -> dict[str, w.WeightEntry]:
 
 
 def test_registry_facts() -> None:
-    reg = w.REGISTRY
+    reg = w.entries()
     assert set(reg) == {
         "ufd_fc", "clip_vitl14", "w2v2_deepfake_v2", "aasist", "aasist_l", "lipforensics_ff",
         "lipforensics_mean_face", "sbi_ffc23", "sbi_ffraw",
@@ -105,7 +106,7 @@ def test_entry_validation() -> None:
 
 
 def test_path_for(tmp_path: Path) -> None:
-    e = w.REGISTRY["aasist"]
+    e = w.get_entry("aasist")
     assert w.path_for(e, tmp_path) == tmp_path / "audio" / "AASIST.pth"
     assert w.path_for(e, tmp_path, demo=True) == tmp_path / "audio" / "demo-random" / "AASIST.pth"
 
@@ -162,13 +163,13 @@ def test_sidecar_cache_hashes_once(
     entry, wd = registry["pinned"], tmp_path / "weights"
     path = _write(w.path_for(entry, wd), PAYLOAD)
     calls: list[Path] = []
-    real = w.file_sha256
+    real = store.file_sha256
 
     def counting(p: Path) -> str:
         calls.append(Path(p))
         return real(p)
 
-    monkeypatch.setattr(w, "file_sha256", counting)
+    monkeypatch.setattr(store, "file_sha256", counting)
     for _ in range(3):
         assert w.verify_entry(entry, wd).status == "verified"
     assert len(calls) == 1
@@ -332,8 +333,8 @@ def test_import_hashes_only_same_size_files(
         _write(folder / f"noise{i}.bin", b"n" * (i + 1))
     _write(folder / "x.bin", PAYLOAD)
     calls: list[str] = []
-    real = w.file_sha256
-    monkeypatch.setattr(w, "file_sha256", lambda p: calls.append(Path(p).name) or real(p))
+    real = store.file_sha256
+    monkeypatch.setattr(store, "file_sha256", lambda p: calls.append(Path(p).name) or real(p))
     got = w.import_dir(folder, tmp_path / "weights", registry={"pinned": registry["pinned"]})
     assert [n for n, _ in got] == ["pinned"]
     assert "x.bin" in calls and not any(c.startswith("noise") for c in calls)
@@ -355,8 +356,8 @@ def test_import_shared_upstream_data(tmp_path: Path) -> None:
     for name in ("ufd_fc", "aasist", "aasist_l", "lipforensics_mean_face"):
         assert status[name] == "verified", name
         res = w.resolve(name, wd)
-        assert res.source == "real" and res.sha256 == w.REGISTRY[name].sha256
-    assert w.path_for(w.REGISTRY["ufd_fc"], wd) == wd / "semantic" / "fc_weights.pth"
+        assert res.source == "real" and res.sha256 == w.get_entry(name).sha256
+    assert w.path_for(w.get_entry("ufd_fc"), wd) == wd / "semantic" / "fc_weights.pth"
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -370,7 +371,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def test_cli_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     wd = tmp_path / "weights"
-    _write(w.path_for(w.REGISTRY["aasist"], wd, demo=True), b"demo")
+    _write(w.path_for(w.get_entry("aasist"), wd, demo=True), b"demo")
     args = _parser().parse_args(["weights", "list", "--dir", str(wd)])
     assert args.func(args) == 0
     out = capsys.readouterr().out

@@ -43,8 +43,31 @@ from torch import nn
 from tetrad.layers.calibrate import calibrate_head, fit_batchnorm
 from tetrad.layers.base import Detector, DetectorSpec, Unit, load_checkpoint, load_strict
 from tetrad.layers.registry import register_detector
-from tetrad.layers.units import UnitError, audio_windows
+from tetrad.layers.units import audio_windows
 from tetrad.params import ConfigError, build
+from tetrad.schemas import StatusError
+from tetrad.weights.catalog import WeightEntry
+
+# The checkpoints this detector can load (read without importing this module by `tetrad weights`; literals only).
+WEIGHTS = (
+    WeightEntry(
+        name="aasist", layer="audio", filename="AASIST.pth",
+        url="https://raw.githubusercontent.com/clovaai/aasist/a04c9863f63d44471dde8a6abcb3b082b07cd1d1/"
+        "models/weights/AASIST.pth",
+        sha256="51d2d9cf0738172f61e2a384ec50a54a55363240f67c971ed55a92435bc1a1c0", size=1281532,
+        licence="MIT", aliases=("aasist_AASIST.pth",),
+        source="clovaai/aasist@a04c986:models/weights/AASIST.pth",
+    ),
+    WeightEntry(
+        name="aasist_l", layer="audio", filename="AASIST-L.pth",
+        url="https://raw.githubusercontent.com/clovaai/aasist/a04c9863f63d44471dde8a6abcb3b082b07cd1d1/"
+        "models/weights/AASIST-L.pth",
+        sha256="814331d088032bb4c3fa61cc014789eadeed464209dd094ab3a2dd6ffbdce27a", size=426428,
+        licence="MIT", aliases=("aasist_AASIST-L.pth",),
+        source="clovaai/aasist@a04c986:models/weights/AASIST-L.pth",
+    ),
+)
+
 
 SAMPLE_RATE = 16000
 WINDOW_RULES = ("all", "first")
@@ -125,7 +148,7 @@ def tile_to_length(wave: np.ndarray, length: int) -> np.ndarray:
 def window_units(video_id: str, wave: np.ndarray, sr: int, nb_samp: int, min_s: float, rule: str) -> list[Unit]:
     """Cut a clip into `nb_samp`-sample units by `rule` ("all" or "first"); short clips are tiled."""
     if sr != SAMPLE_RATE:
-        raise UnitError("error", f"{video_id}: AASIST needs 16 kHz audio, the cache holds {sr} Hz")
+        raise StatusError("error", f"{video_id}: AASIST needs 16 kHz audio, the cache holds {sr} Hz")
     units = audio_windows(video_id, wave, sr, nb_samp / sr, min_s)
     if rule == "first":
         units = units[:1]

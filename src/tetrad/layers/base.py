@@ -1,4 +1,5 @@
-"""The detector contract (DESIGN.md §4): a spec, a CPU preprocess, and a forward giving one logit per unit."""
+"""The detector contract (docs/architecture.md, "Detectors"): a spec, a CPU preprocess, and a forward giving one logit
+per unit."""
 
 from __future__ import annotations
 

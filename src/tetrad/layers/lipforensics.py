@@ -30,8 +30,23 @@ from torch import nn
 from tetrad.layers.base import Detector, DetectorSpec, Unit, load_checkpoint, load_strict
 from tetrad.layers.calibrate import calibrate_head, fit_batchnorm, probe_images
 from tetrad.layers.registry import register_detector
-from tetrad.layers.units import UnitError
 from tetrad.params import ConfigError, build
+from tetrad.schemas import StatusError
+from tetrad.weights.catalog import WeightEntry
+
+# The checkpoints this detector can load (read without importing this module by `tetrad weights`; literals only).
+WEIGHTS = (
+    WeightEntry(
+        name="lipforensics_ff", layer="lip", filename="lipforensics_ff.pth",
+        licence="MIT (code); no separate licence stated for the weights",
+        manual="LipForensics' FF++ checkpoint lipforensics_ff.pth is on Google Drive and cannot be downloaded "
+        "automatically. Open https://drive.google.com/file/d/1wfZnxZpyNd5ouJs0LjVls7zU0N_W73L7/view in a browser "
+        "(or run `gdown 1wfZnxZpyNd5ouJs0LjVls7zU0N_W73L7 -O lipforensics_ff.pth`), save it as "
+        "lipforensics_ff.pth, then run `tetrad weights import DIR` on the folder holding it.",
+        source="ahaliassos/LipForensics@d0bf555:README.md (Google Drive 1wfZnxZpyNd5ouJs0LjVls7zU0N_W73L7)",
+    ),
+)
+
 
 MEAN, STD = 0.421, 0.165
 CROP = 88
@@ -188,10 +203,10 @@ def mouth_clips(video_id: str, rows: pd.DataFrame, clip_frames: int, max_frames:
         ok = ok.iloc[:max_frames]
     n = len(ok)
     if n < clip_frames:
-        raise UnitError("too_short", f"{video_id}: {n} mouth frames, fewer than one {clip_frames}-frame clip")
+        raise StatusError("too_short", f"{video_id}: {n} mouth frames, fewer than one {clip_frames}-frame clip")
     idx = ok["frame_idx"].to_numpy()
     if not np.array_equal(idx, np.arange(idx[0], idx[0] + n)):
-        raise UnitError("error", f"{video_id}: mouth frames are not consecutive in the cache")
+        raise StatusError("error", f"{video_id}: mouth frames are not consecutive in the cache")
     frames = np.stack([np.frombuffer(b, np.uint8).reshape(int(h), int(w)) for b, h, w in
                        zip(ok["image"], ok["height"], ok["width"])])
     pts = ok["pts_s"].to_numpy()

@@ -1,46 +1,38 @@
-"""One registry of detectors: register, create, list."""
+"""The detector registry: register, create, list. A detector module's `WEIGHTS` join the weights catalog when
+it registers, so a detector kept outside this package is found by `resolve` too."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from tetrad.env import resolve_device
 from tetrad.layers.base import Detector, DetectorSpec
+from tetrad.registry import Registry
+from tetrad.weights.catalog import add_entries
 
-_REGISTRY: dict[str, type[Detector]] = {}
+DETECTORS: Registry[type[Detector]] = Registry("detector")
 
 
 def register_detector(cls: type[Detector]) -> type[Detector]:
-    """Class decorator; a name registered twice is a bug, not an override."""
-    name = cls.spec.name
-    if name in _REGISTRY:
-        raise ValueError(f"detector {name!r} is already registered by {_REGISTRY[name].__module__}")
-    _REGISTRY[name] = cls
+    """Class decorator: the class's `spec.name` is its registry name."""
+    DETECTORS.add(cls.spec.name, cls)
+    add_entries(getattr(sys.modules.get(cls.__module__), "WEIGHTS", ()))
     return cls
 
 
 def list_detectors() -> list[str]:
-    return sorted(_REGISTRY)
+    return DETECTORS.names()
 
 
 def detector_class(name: str) -> type[Detector]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown detector {name!r}; registered: {list_detectors()}") from None
+    return DETECTORS.get(name)
 
 
 def get_spec(name: str) -> DetectorSpec:
     return detector_class(name).spec
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def create_detector(

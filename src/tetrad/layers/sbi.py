@@ -22,12 +22,37 @@ import numpy as np
 import pandas as pd
 import torch
 from efficientnet_pytorch import EfficientNet
-from torch import nn
 
 from tetrad.layers.base import Detector, DetectorSpec, Unit, load_checkpoint, load_strict
 from tetrad.layers.calibrate import calibrate_head, fit_batchnorm, probe_images
 from tetrad.layers.registry import register_detector
 from tetrad.layers.units import image_units
+from tetrad.weights.catalog import WeightEntry
+
+# The checkpoints this detector can load (read without importing this module by `tetrad weights`; literals only).
+WEIGHTS = (
+    WeightEntry(
+        name="sbi_ffc23", layer="visual", filename="FFc23.tar",
+        licence="research-only (SBI licence: non-commercial research use)", aliases=("sbi_FFc23.tar",),
+        manual="SBI's FF++ c23 checkpoint FFc23.tar is on Google Drive and cannot be downloaded automatically. "
+        "Open https://drive.google.com/file/d/1X0-NYT8KPursLZZdxduRQju6E52hauV0/view in a browser (or run "
+        "`gdown 1X0-NYT8KPursLZZdxduRQju6E52hauV0 -O FFc23.tar`), save it as FFc23.tar, then run "
+        "`tetrad weights import DIR` on the folder holding it. Licence: SBI's code and weights are for academic "
+        "or non-profit non-commercial research only; commercial use needs an agreement with the authors.",
+        source="mapooon/SelfBlendedImages@9fe4efe:README.md (Google Drive 1X0-NYT8KPursLZZdxduRQju6E52hauV0)",
+    ),
+    WeightEntry(
+        name="sbi_ffraw", layer="visual", filename="FFraw.tar",
+        licence="research-only (SBI licence: non-commercial research use)", aliases=("sbi_FFraw.tar",),
+        manual="SBI's FF++ raw checkpoint FFraw.tar is on Google Drive and cannot be downloaded automatically. "
+        "Open https://drive.google.com/file/d/12sLyqBp0VFwdpA-oZLdIOkOTkz_ZnIhV/view in a browser (or run "
+        "`gdown 12sLyqBp0VFwdpA-oZLdIOkOTkz_ZnIhV -O FFraw.tar`), save it as FFraw.tar, then run "
+        "`tetrad weights import DIR` on the folder holding it. Licence: SBI's code and weights are for academic "
+        "or non-profit non-commercial research only; commercial use needs an agreement with the authors.",
+        source="mapooon/SelfBlendedImages@9fe4efe:README.md (Google Drive 12sLyqBp0VFwdpA-oZLdIOkOTkz_ZnIhV)",
+    ),
+)
+
 
 INPUT_SIZE = 380
 # The tiny test variant: same module tree (block and key names), narrow and shallow.

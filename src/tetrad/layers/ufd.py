@@ -25,6 +25,28 @@ from tetrad.layers.base import CheckpointError, Detector, DetectorSpec, Unit, is
 from tetrad.layers.base import load_checkpoint, load_strict
 from tetrad.layers.registry import register_detector
 from tetrad.layers.units import image_units
+from tetrad.weights.catalog import WeightEntry
+
+# The checkpoints this detector can load (read without importing this module by `tetrad weights`; literals only).
+WEIGHTS = (
+    WeightEntry(
+        name="clip_vitl14", layer="semantic", filename="ViT-L-14.pt",
+        url="https://openaipublic.azureedge.net/clip/models/"
+        "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
+        sha256="b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836", size=None,
+        licence="MIT", aliases=("clip_ViT-L-14.pt",),
+        source="openai/CLIP clip/clip.py _MODELS['ViT-L/14'] (TorchScript archive, fp16)",
+    ),
+    WeightEntry(
+        name="ufd_fc", layer="semantic", filename="fc_weights.pth",
+        url="https://raw.githubusercontent.com/Yuheng-Li/UniversalFakeDetect/1abc48606aea45e18d10847e51d21d6173cc957d/"
+        "pretrained_weights/fc_weights.pth",
+        sha256="477100745713bcc957beb2b40859536859b6483fd6301b3b9293151b194c7847", size=4083,
+        licence="MIT", aliases=("ufd_fc_weights.pth",),
+        source="Yuheng-Li/UniversalFakeDetect@1abc486:pretrained_weights/fc_weights.pth "
+        "(MIT licence added in WisconsinAIVision/UniversalFakeDetect@76a0e3e)",
+    ),
+)
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Checkpoint format: a Hugging Face `save_pretrained` directory (config.json, preprocessor_config.json,
 model.safetensors). P(fake) is read from `config.id2label`, never from a hard-coded index: V2's labels are
-reported as {0: fake, 1: real}, the reverse of what the original plan assumed.
+reported as {0: fake, 1: real}, so index 1 is *real*, not fake.
 """
 
 from __future__ import annotations
@@ -22,6 +22,19 @@ from tetrad.layers.base import CheckpointError, Detector, DetectorSpec, Unit
 from tetrad.layers.registry import register_detector
 from tetrad.layers.units import audio_windows
 from tetrad.params import build
+from tetrad.weights.catalog import WeightEntry
+
+# The checkpoints this detector can load (read without importing this module by `tetrad weights`; literals only).
+WEIGHTS = (
+    WeightEntry(
+        name="w2v2_deepfake_v2", layer="audio", filename="Deepfake-audio-detection-V2", kind="hf_dir",
+        url="MelodyMachine/Deepfake-audio-detection-V2", licence="apache-2.0",
+        aliases=("w2v2_deepfake_v2", "MelodyMachine_Deepfake-audio-detection-V2"),
+        hf_files=("config.json", "preprocessor_config.json", "model.safetensors"),
+        source="https://huggingface.co/MelodyMachine/Deepfake-audio-detection-V2",
+    ),
+)
+
 
 SAMPLE_RATE = 16000
 

@@ -12,11 +12,28 @@ from pathlib import Path
 
 import numpy as np
 
-from tetrad.io import file_sha256
+from tetrad import weights as wm
+from tetrad.io import file_sha256, write_atomically
 from tetrad.media.crops import STABLE_POINTS
+from tetrad.params import Params
+from tetrad.weights import Resolved
+from tetrad.weights.catalog import WeightEntry
+
+# The asset this module loads (read without importing this module by `tetrad weights`; literals only).
+WEIGHTS = (
+    WeightEntry(
+        name="lipforensics_mean_face", layer="face", filename="20words_mean_face.npy",
+        url="https://raw.githubusercontent.com/ahaliassos/LipForensics/d0bf5553bfb9676f1771d590472b26a3a76de894/"
+        "preprocessing/20words_mean_face.npy",
+        sha256="dbf68b2044171e1160716df7c53e8bbfaa0ee8c61fb41171d04cb6092bb81422", size=1168,
+        licence="MIT", aliases=("lipforensics_20words_mean_face.npy",),
+        source="ahaliassos/LipForensics@d0bf555:preprocessing/20words_mean_face.npy",
+    ),
+)
+
 
 log = logging.getLogger(__name__)
-NOSE_TIP = (128.870, 137.303)  # point 33 of the LRW mean face (UPSTREAM.md §2)
+NOSE_TIP = (128.870, 137.303)  # point 33 (nose tip) of LipForensics' LRW mean face
 STANDIN_FACE_WIDTH = 150.0  # jaw width (points 0 -> 16) of the stand-in in the 256x256 frame
 
 
@@ -53,3 +70,25 @@ def write_standin_mean_face(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
         np.save(fh, standin_mean_face())
+
+
+def resolve_mean_face(params: Params) -> Resolved:
+    """The configured mean face (a weights entry name or a path), real or, where allowed, the stand-in."""
+    return wm.resolve(params.extract.mouths.mean_face, Path(params.weights.dir), allow_demo=params.weights.allow_demo)
+
+
+def write_demo_mean_face(params: Params) -> Path | None:
+    """The labelled stand-in, when mouths are extracted, demo weights are allowed and no real file is present."""
+    entry = wm.entries().get(params.extract.mouths.mean_face)
+    if "mouths" not in params.extract.kinds or entry is None or not params.weights.allow_demo:
+        return None
+    if wm.verify_entry(entry, Path(params.weights.dir)).status != "missing":
+        return None
+    target = wm.path_for(entry, Path(params.weights.dir), demo=True)
+    if target.exists():
+        return None
+    log.warning("no real %s: writing a DEMO STAND-IN mean face to %s (mouth crops will differ from upstream's)",
+                entry.filename, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, write_standin_mean_face)
+    return target

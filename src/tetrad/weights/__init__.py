@@ -1,0 +1,22 @@
+"""Weights manager: every checkpoint the detectors can use, kept in a git-ignored cache and verified.
+
+Tetrad never commits model weights (they belong to their authors). Each detector declares its checkpoints in its
+own module (`WEIGHTS = (WeightEntry(...), ...)`), read statically by `catalog`; `store` knows the cache layout,
+hashes and verifies, and `resolve`s what a detector loads; `fetch` downloads, `importer` copies from a local
+folder, `cli` is `tetrad weights ...`. None of them imports torch or any detector module.
+"""
+
+from tetrad.weights.catalog import WeightEntry, add_entries, declared_weights, entries, get_entry
+from tetrad.weights.cli import add_cli
+from tetrad.weights.errors import ManualDownloadRequired, WeightsError, WeightsNotFound
+from tetrad.weights.fetch import fetch
+from tetrad.weights.importer import import_dir
+from tetrad.weights.store import (
+    DEFAULT_DIR, DEMO_SUBDIR, Resolved, Verification, cached_sha256, list_status, path_for, resolve, verify_entry,
+)
+
+__all__ = [
+    "DEFAULT_DIR", "DEMO_SUBDIR", "ManualDownloadRequired", "Resolved", "Verification", "WeightEntry",
+    "WeightsError", "WeightsNotFound", "add_cli", "add_entries", "cached_sha256", "declared_weights", "entries",
+    "fetch", "get_entry", "import_dir", "list_status", "path_for", "resolve", "verify_entry",
+]

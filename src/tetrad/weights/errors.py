@@ -1,0 +1,25 @@
+"""The errors of the weights manager; each message says what went wrong and what to run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from tetrad.weights.catalog import WeightEntry
+
+
+class WeightsError(RuntimeError):
+    """A checkpoint is corrupt, cannot be downloaded, or cannot be imported."""
+
+
+class WeightsNotFound(WeightsError):
+    """No usable checkpoint (real, or demo where allowed) exists; the message says what to run."""
+
+
+class ManualDownloadRequired(WeightsError):
+    """The checkpoint cannot be downloaded automatically; the message holds the human instructions."""
+
+    def __init__(self, message: str, entries: Sequence[WeightEntry] = (), fetched: Sequence[Path] = ()):
+        super().__init__(message)
+        self.entries = tuple(entries)
+        self.fetched = list(fetched)
