@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.datasets.conftest import by_id, labels, manifest, place, real_copy, write
-from tetrad.datasets.registry import DatasetError
+from tetrad.datasets.common import DatasetError
 
 PROTOCOLS = "LA/ASVspoof2019_LA_cm_protocols"
 LINES = {

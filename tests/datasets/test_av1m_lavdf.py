@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tests.datasets.conftest import by_id, labels, manifest, real_copy, write
-from tetrad.datasets.registry import DatasetError
+from tetrad.datasets.common import DatasetError
 
 
 def _av1m(file, modify_type, segments, original=None, split="val") -> dict:

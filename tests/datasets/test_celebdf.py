@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.datasets.conftest import by_id, labels, manifest, place, real_copy, write
-from tetrad.datasets.registry import DatasetError
+from tetrad.datasets.common import DatasetError
 
 LIST = ("1 YouTube-real/00170.mp4\n1 Celeb-real/id0_0000.mp4\n0 Celeb-synthesis/id0_id1_0000.mp4\n"
         "0 Celeb-synthesis/id17_id2_0003.mp4")  # no trailing newline, as the official file
@@ -67,7 +67,7 @@ def test_real_test_list(tmp_path):
     fakes = table[table["label"] == 1]["video_id"].str.removeprefix("Celeb-synthesis/").str.split("_")
     sources = {f"Celeb-real/{a}_{n}" for a, _, n in fakes}
     with_source = [f"Celeb-real/{a}_{n}" in ids for a, _, n in fakes]
-    assert sum(with_source) == 106 and len(sources & ids) == 49  # the README's facts
+    assert sum(with_source) == 106 and len(sources & ids) == 49  # counted on the official list
     real_groups = set(table.loc[table["category"] == "Celeb-real", "group"])
     assert all(table.loc[table["label"] == 1, "group"].str.fullmatch(r"id\d+")) and real_groups <= set(
         table["group"])

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.datasets.conftest import by_id, labels, manifest, place, real_copy, write
-from tetrad.datasets.registry import DatasetError
+from tetrad.datasets.common import DatasetError
 
 TRAIN = {  # one line, no trailing newline, as Kaggle's metadata.json
     "aagfhgtpmv.mp4": {"label": "FAKE", "split": "train", "original": "vudstovrck.mp4"},

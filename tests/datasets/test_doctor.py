@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
 from tests.datasets.conftest import place, write
 from tetrad.datasets import build_manifest
-from tetrad.datasets.doctor import add_cli, doctor, load_dataset_params, manifest_hash
+from tetrad.cli import parser as cli_parser
+from tetrad.datasets.doctor import doctor, load_dataset_params, manifest_hash
 from tetrad.params import DatasetParams
 
 LIST = "1 YouTube-real/00170.mp4\n1 Celeb-real/id0_0000.mp4\n0 Celeb-synthesis/id0_id1_0000.mp4\n" \
@@ -97,8 +97,7 @@ def test_cli_reads_conf_dataset_yaml_and_params_yaml(celebdf, tmp_path, capsys):
     conf = tmp_path / "conf"
     write(conf / "dataset" / "celebdf.yaml", "name: celebdf\nadapter: celebdf\nroot: nowhere\nsplit: null\n"
           "limit: null\nsample: null\nseed: 0\noptions: {}\n")
-    parser = argparse.ArgumentParser()
-    add_cli(parser.add_subparsers())
+    parser = cli_parser()
     args = parser.parse_args(["doctor", "celebdf", "--root", celebdf.root, "--conf-dir", str(conf), "--sample", "2"])
     assert args.func(args) == 0
     out = capsys.readouterr().out

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.datasets.conftest import by_id, labels, manifest, place, real_copy, write
-from tetrad.datasets.registry import DatasetError
+from tetrad.datasets.common import DatasetError
 
 PAIRS = {"train": [["000", "003"]], "val": [["002", "001"]], "test": [["953", "974"]]}
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from tests.datasets.conftest import by_id, labels, manifest, place, real_copy, write
-from tetrad.datasets.registry import SPLITS, DatasetError, grouped_split
+from tetrad.datasets.common import SPLITS, DatasetError, grouped_split
 
 HEADER = "source,target1,target2,method,category,type,race,gender,path,\n"
 ROWS = [

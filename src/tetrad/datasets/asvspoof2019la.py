@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import (DatasetError, check_options, manifest_table, normalize_split, parse_label,
-                                      register_dataset)
+from tetrad.datasets.common import (DatasetError, Expectation, check_options, count, manifest_table, normalize_split,
+                                    parse_label)
+from tetrad.datasets.registry import register_dataset
 
 PROTOCOL_DIR = "ASVspoof2019_LA_cm_protocols"
 PARTS = {"train": ("train.trn", "T"), "dev": ("dev.trl", "D"), "eval": ("eval.trl", "E")}  # file suffix, id letter
@@ -26,7 +27,19 @@ _SYSTEM = re.compile(r"^A\d\d$")
 DEFAULTS: dict[str, Any] = {"parts": ["train", "dev", "eval"]}
 
 
-@register_dataset("asvspoof2019la")
+def expected_counts(t: pd.DataFrame) -> list[Expectation]:
+    """Line and bona fide counts of the official ASVspoof 2019 LA CM protocols, per part."""
+    out = []
+    for split, part, lines, bonafide in (("train", "train", 25380, 2580), ("val", "dev", 24844, 2548),
+                                         ("test", "eval", 71237, 7355)):
+        rows = t[t["split"] == split]
+        if len(rows):
+            out += [Expectation(f"{part} protocol lines", lines, len(rows)),
+                    Expectation(f"{part} bona fide", bonafide, count(rows["label"] == 0))]
+    return out
+
+
+@register_dataset("asvspoof2019la", expected=expected_counts)
 def asvspoof2019la_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     opts = check_options(options, DEFAULTS, "asvspoof2019la")
     la = "LA/" if (root / "LA" / PROTOCOL_DIR).is_dir() else ""  # root may be the LA/ folder itself

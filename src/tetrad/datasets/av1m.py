@@ -18,14 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import (
-    DatasetError,
-    check_options,
-    manifest_table,
-    normalize_split,
-    read_json_list,
-    register_dataset,
-)
+from tetrad.datasets.common import DatasetError, check_options, manifest_table, normalize_split, read_json_list
+from tetrad.datasets.registry import register_dataset
 
 log = logging.getLogger(__name__)
 

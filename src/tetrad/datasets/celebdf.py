@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import DatasetError, check_options, manifest_table, register_dataset
+from tetrad.datasets.common import DatasetError, Expectation, check_options, count, manifest_table
+from tetrad.datasets.registry import register_dataset
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,21 @@ _IDENTITY = re.compile(r"^(id\d+)_")
 DEFAULTS: dict[str, Any] = {"all_videos": False, "list_file": LIST_FILE}
 
 
-@register_dataset("celebdf")
+def expected_counts(t: pd.DataFrame) -> list[Expectation]:
+    """Counts of the official Celeb-DF v2 release: its 518-line test list and, with all_videos, its folders."""
+    test = t[t["split"] == "test"]
+    out = [Expectation("videos in the test list", 518, len(test)),
+           Expectation("real test videos (label 1 in the list)", 178, count(test["label"] == 0)),
+           Expectation("Celeb-real test videos", 108, count(test["category"] == "Celeb-real")),
+           Expectation("YouTube-real test videos", 70, count(test["category"] == "YouTube-real")),
+           Expectation("fake test videos (label 0 in the list)", 340, count(test["label"] == 1))]
+    if (t["split"] == "train").any():  # all_videos: the folders' totals
+        out += [Expectation(f"{folder} videos in all", n, count(t["category"] == folder))
+                for folder, n in (("Celeb-real", 590), ("YouTube-real", 300), ("Celeb-synthesis", 5639))]
+    return out
+
+
+@register_dataset("celebdf", expected=expected_counts)
 def celebdf_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     opts = check_options(options, DEFAULTS, "celebdf")
     listed = read_test_list(root / opts["list_file"])

@@ -18,8 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import (DatasetError, check_options, manifest_table, normalize_split, parse_label,
-                                      read_json, register_dataset)
+from tetrad.datasets.common import (DatasetError, Expectation, check_options, count, manifest_table, normalize_split,
+                                    parse_label, read_json)
+from tetrad.datasets.registry import register_dataset
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,21 @@ _CSV_LABELS = {"0": 0, "1": 1}
 DEFAULTS: dict[str, Any] = {"part": "test"}
 
 
-@register_dataset("dfdc")
+def expected_counts(t: pd.DataFrame) -> list[Expectation]:
+    """Counts of the released DFDC test set (5000 videos) and of Kaggle's train_sample_videos (400 videos)."""
+    out = []
+    test = t[t["split"] == "test"]
+    if len(test):
+        out += [Expectation("test videos", 5000, len(test)), Expectation("real test videos", 2500,
+                count(test["label"] == 0)), Expectation("fake test videos", 2500, count(test["label"] == 1))]
+    sample = t[t["video_id"].str.startswith("train_sample_videos/")]
+    if len(sample):
+        out += [Expectation("train_sample_videos", 400, len(sample)),
+                Expectation("train_sample_videos fakes", 323, count(sample["label"] == 1))]
+    return out
+
+
+@register_dataset("dfdc", expected=expected_counts)
 def dfdc_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     opts = check_options(options, DEFAULTS, "dfdc")
     if opts["part"] == "train":

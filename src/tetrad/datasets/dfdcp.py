@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import (DatasetError, check_options, manifest_table, normalize_split, parse_label,
-                                      read_json, register_dataset)
+from tetrad.datasets.common import (DatasetError, check_options, manifest_table, normalize_split, parse_label,
+                                    read_json)
+from tetrad.datasets.registry import register_dataset
 
 META = "dataset.json"
 _LABELS = {"real": 0, "fake": 1}

@@ -8,12 +8,11 @@ fails, lists nothing, lists duplicate ids, or none of the selected files exists;
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,24 +23,15 @@ import pandas as pd
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from tetrad.datasets.registry import run_adapter, select_rows
-from tetrad.media.decode import MediaError
+from tetrad.datasets.common import Expectation
+from tetrad.datasets.manifest import select_rows
+from tetrad.datasets.registry import get_adapter, run_adapter
+from tetrad.schemas import StatusError
 from tetrad.params import ConfigError, DatasetParams, build
 
 COUNTED = ("label", "category", "split", "method")
 _LABEL_NAMES = {0: "real (0)", 1: "fake (1)"}
 _MAX_PACKETS = 500  # a stream with no decodable frame within this many packets counts as undecodable
-
-
-@dataclass(frozen=True)
-class Expectation:
-    what: str
-    expected: int
-    found: int
-
-    @property
-    def ok(self) -> bool:
-        return self.expected == self.found
 
 
 @dataclass
@@ -90,7 +80,8 @@ def doctor(params: DatasetParams, full: bool = False, sample: int = 20) -> Docto
         return report
     report.rows, report.groups = len(table), table["group"].nunique()
     report.counts = {col: _value_counts(table[col], col) for col in COUNTED}
-    report.expected = EXPECTED.get(params.adapter, lambda t: [])(table)
+    expected = get_adapter(params.adapter).expected  # each adapter module knows its dataset's official counts
+    report.expected = expected(table) if expected is not None else []
     differ = [e for e in report.expected if not e.ok]
     if differ:
         report.warnings.append(f"{len(differ)} of {len(report.expected)} counts differ from the dataset's known "
@@ -180,7 +171,7 @@ def _probe(table: pd.DataFrame, report: DoctorReport, n_probe: int | None, seed:
     for row in tqdm(rows, desc="probing files", unit="file", disable=None):
         try:
             has_audio, has_video = probe_file(row["path"])
-        except MediaError as exc:
+        except StatusError as exc:
             report.undecodable.append(str(exc))
             continue
         if pd.notna(row["audio_label"]) and not has_audio:
@@ -195,18 +186,18 @@ def _probe(table: pd.DataFrame, report: DoctorReport, n_probe: int | None, seed:
 
 
 def probe_file(path: str | Path) -> tuple[bool, bool]:
-    """(has audio, has video), after decoding the first frame of each; MediaError when the file cannot."""
+    """(has audio, has video), after decoding the first frame of each; StatusError when the file cannot."""
     try:
         with av.open(str(path)) as box:
             streams = [*box.streams.audio[:1], *box.streams.video[:1]]
             if not streams:
-                raise MediaError("decode_error", f"{path}: no audio or video stream")
+                raise StatusError("decode_error", f"{path}: no audio or video stream")
             _first_frames(box, streams, path)
             return bool(box.streams.audio), bool(box.streams.video)
-    except MediaError:
+    except StatusError:
         raise
     except (av.error.FFmpegError, ValueError, IndexError, OSError) as exc:
-        raise MediaError("decode_error", f"{path}: cannot decode ({type(exc).__name__}: {exc})") from None
+        raise StatusError("decode_error", f"{path}: cannot decode ({type(exc).__name__}: {exc})") from None
 
 
 def _first_frames(box: av.container.InputContainer, streams: list, path: str | Path) -> None:
@@ -218,86 +209,13 @@ def _first_frames(box: av.container.InputContainer, streams: list, path: str | P
             break
     if pending:
         kinds = sorted(s.type for s in streams if s.index in pending)
-        raise MediaError("decode_error", f"{path}: no decodable frame in the {'/'.join(kinds)} stream")
+        raise StatusError("decode_error", f"{path}: no decodable frame in the {'/'.join(kinds)} stream")
 
 
 def manifest_hash(table: pd.DataFrame) -> str:
     """sha256 of the sorted (video_id, label, path) rows: two manifests with equal hashes list the same files."""
     lines = sorted(f"{v}\t{int(lab)}\t{p}" for v, lab, p in zip(table["video_id"], table["label"], table["path"]))
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-# -- counts each dataset is known to have (DATASETS.md, datasets-real/README.md); a mismatch is a warning ------
-
-def _n(mask: pd.Series) -> int:
-    return int(mask.sum())
-
-
-def _expect_celebdf(t: pd.DataFrame) -> list[Expectation]:
-    test = t[t["split"] == "test"]
-    out = [Expectation("videos in the test list", 518, len(test)),
-           Expectation("real test videos (label 1 in the list)", 178, _n(test["label"] == 0)),
-           Expectation("Celeb-real test videos", 108, _n(test["category"] == "Celeb-real")),
-           Expectation("YouTube-real test videos", 70, _n(test["category"] == "YouTube-real")),
-           Expectation("fake test videos (label 0 in the list)", 340, _n(test["label"] == 1))]
-    if (t["split"] == "train").any():  # all_videos: the folders' totals
-        out += [Expectation(f"{folder} videos in all", n, _n(t["category"] == folder))
-                for folder, n in (("Celeb-real", 590), ("YouTube-real", 300), ("Celeb-synthesis", 5639))]
-    return out
-
-
-def _expect_faceforensics(t: pd.DataFrame) -> list[Expectation]:
-    out = []
-    fakes = sorted(set(t["method"]) - {"real", "DeepFakeDetection"})
-    for split, pairs in (("train", 360), ("val", 70), ("test", 70)):
-        part = t[t["split"] == split]
-        out.append(Expectation(f"{split} real videos ({pairs} pairs x 2)", 2 * pairs, _n(part["method"] == "real")))
-        out += [Expectation(f"{split} {m} fakes", 2 * pairs, _n(part["method"] == m)) for m in fakes]
-    if (t["method"] == "DeepFakeDetection").any():
-        out.append(Expectation("DeepFakeDetection actors (real)", 363, _n(t["split"].isna() & (t["label"] == 0))))
-    return out
-
-
-def _expect_fakeavceleb(t: pd.DataFrame) -> list[Expectation]:
-    out = [Expectation("files (21566 rows less 22 listed twice)", 21544, len(t)),
-           Expectation("source identities", 500, t["group"].nunique())]
-    return out + [Expectation(f"category {c} files", n, _n(t["category"] == c))
-                  for c, n in (("A", 500), ("B", 500), ("C", 9709), ("D", 10835))]
-
-
-def _expect_dfdc(t: pd.DataFrame) -> list[Expectation]:
-    out = []
-    test = t[t["split"] == "test"]
-    if len(test):
-        out += [Expectation("test videos", 5000, len(test)), Expectation("real test videos", 2500,
-                _n(test["label"] == 0)), Expectation("fake test videos", 2500, _n(test["label"] == 1))]
-    sample = t[t["video_id"].str.startswith("train_sample_videos/")]
-    if len(sample):
-        out += [Expectation("train_sample_videos", 400, len(sample)),
-                Expectation("train_sample_videos fakes", 323, _n(sample["label"] == 1))]
-    return out
-
-
-def _expect_lavdf(t: pd.DataFrame) -> list[Expectation]:
-    return [Expectation("videos", 136304, len(t)), Expectation("real videos", 36431, _n(t["label"] == 0)),
-            Expectation("fake videos", 99873, _n(t["label"] == 1))]
-
-
-def _expect_asvspoof(t: pd.DataFrame) -> list[Expectation]:
-    out = []
-    for split, part, lines, bonafide in (("train", "train", 25380, 2580), ("val", "dev", 24844, 2548),
-                                         ("test", "eval", 71237, 7355)):
-        rows = t[t["split"] == split]
-        if len(rows):
-            out += [Expectation(f"{part} protocol lines", lines, len(rows)),
-                    Expectation(f"{part} bona fide", bonafide, _n(rows["label"] == 0))]
-    return out
-
-
-EXPECTED: dict[str, Callable[[pd.DataFrame], list[Expectation]]] = {
-    "celebdf": _expect_celebdf, "faceforensics": _expect_faceforensics, "fakeavceleb": _expect_fakeavceleb,
-    "dfdc": _expect_dfdc, "lavdf": _expect_lavdf, "asvspoof2019la": _expect_asvspoof,
-}
 
 
 # -- the printed report ---------------------------------------------------------------------------------------
@@ -335,7 +253,7 @@ def _names(title: str, names: list[str], limit: int) -> list[str]:
     return [f"{title}: {len(names)}", *(f"  {n}" for n in names[:limit]), *more]
 
 
-# -- CLI glue -------------------------------------------------------------------------------------------------
+# -- the dataset to check, from conf/ or a params.yaml (the `tetrad doctor` command) --------------------------
 
 def load_dataset_params(name: str, params_file: Path | None = None, conf_dir: Path = Path("conf"),
                         root: str | None = None) -> DatasetParams:
@@ -355,28 +273,3 @@ def load_dataset_params(name: str, params_file: Path | None = None, conf_dir: Pa
         entry = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     params = build(DatasetParams, entry, "dataset")
     return dataclasses.replace(params, root=root) if root else params
-
-
-def _cmd_doctor(args: argparse.Namespace) -> int:
-    try:
-        params = load_dataset_params(args.dataset, args.params, Path(args.conf_dir), args.root)
-    except ConfigError as exc:
-        print(f"error: {exc}")
-        return 2
-    report = doctor(params, full=args.full, sample=args.sample)
-    print(report.render())
-    return report.exit_code
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """Add `doctor DATASET [--root R] [--full] [--sample N] [--params P]`; the handler returns the exit code."""
-    p = subparsers.add_parser("doctor", help="check a dataset: label files, counts, missing/undecodable files",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("dataset", metavar="DATASET", help="conf/dataset/<DATASET>.yaml (or a dataset of --params)")
-    p.add_argument("--root", help="dataset root (overrides the config's root)")
-    p.add_argument("--full", action="store_true", help="probe every selected file, not a sample")
-    p.add_argument("--sample", type=int, default=20, help="files to probe with PyAV (default 20)")
-    p.add_argument("--params", type=Path, help="read the dataset from this params.yaml instead of conf/")
-    p.add_argument("--conf-dir", default="conf", help="the conf/ folder (default: conf)")
-    p.set_defaults(func=_cmd_doctor)
-    return p

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import DatasetError, check_options, manifest_table, read_json, register_dataset
+from tetrad.datasets.common import DatasetError, Expectation, check_options, count, manifest_table, read_json
+from tetrad.datasets.registry import register_dataset
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,20 @@ SPLIT_FILES = ("train", "val", "test")  # splits/<name>.json; FF++ itself calls 
 DEFAULTS: dict[str, Any] = {"compression": "c23", "methods": list(PAIRED_METHODS), "splits_dir": None}
 
 
-@register_dataset("faceforensics")
+def expected_counts(t: pd.DataFrame) -> list[Expectation]:
+    """Counts of the official FF++ splits (360/70/70 id pairs) and of the DeepFakeDetection release (363 actors)."""
+    out = []
+    fakes = sorted(set(t["method"]) - {"real", DFD})
+    for split, pairs in (("train", 360), ("val", 70), ("test", 70)):
+        part = t[t["split"] == split]
+        out.append(Expectation(f"{split} real videos ({pairs} pairs x 2)", 2 * pairs, count(part["method"] == "real")))
+        out += [Expectation(f"{split} {m} fakes", 2 * pairs, count(part["method"] == m)) for m in fakes]
+    if (t["method"] == DFD).any():
+        out.append(Expectation("DeepFakeDetection actors (real)", 363, count(t["split"].isna() & (t["label"] == 0))))
+    return out
+
+
+@register_dataset("faceforensics", expected=expected_counts)
 def faceforensics_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     opts = check_options(options, DEFAULTS, "faceforensics")
     comp, methods = opts["compression"], opts["methods"]

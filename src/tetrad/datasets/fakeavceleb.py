@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import DatasetError, check_options, grouped_split, manifest_table, register_dataset
+from tetrad.datasets.common import DatasetError, Expectation, check_options, count, grouped_split, manifest_table
+from tetrad.datasets.registry import register_dataset
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,15 @@ _ROOT_PREFIXES = ("FakeAVCeleb", "FakeAVCeleb_v1.2")
 DEFAULTS: dict[str, Any] = {"split_seed": 0, "split_fractions": [0.7, 0.15, 0.15]}
 
 
-@register_dataset("fakeavceleb")
+def expected_counts(t: pd.DataFrame) -> list[Expectation]:
+    """Counts of the official FakeAVCeleb v1.2 meta_data.csv (21566 rows, 500 source identities)."""
+    out = [Expectation("files (21566 rows less 22 listed twice)", 21544, len(t)),
+           Expectation("source identities", 500, t["group"].nunique())]
+    return out + [Expectation(f"category {c} files", n, count(t["category"] == c))
+                  for c, n in (("A", 500), ("B", 500), ("C", 9709), ("D", 10835))]
+
+
+@register_dataset("fakeavceleb", expected=expected_counts)
 def fakeavceleb_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     opts = check_options(options, DEFAULTS, "fakeavceleb")
     rows = _dedupe(read_meta(root / META))

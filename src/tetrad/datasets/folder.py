@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import (DatasetError, check_options, manifest_table, normalize_split, parse_label,
-                                      register_dataset)
+from tetrad.datasets.common import DatasetError, check_options, manifest_table, normalize_split, parse_label
+from tetrad.datasets.registry import register_dataset
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 AUDIO_SUFFIXES = (".wav", ".flac")

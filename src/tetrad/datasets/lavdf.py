@@ -16,14 +16,16 @@ from typing import Any
 
 import pandas as pd
 
-from tetrad.datasets.registry import (
+from tetrad.datasets.common import (
     DatasetError,
+    Expectation,
     check_options,
+    count,
     manifest_table,
     normalize_split,
     read_json_list,
-    register_dataset,
 )
+from tetrad.datasets.registry import register_dataset
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,13 @@ METADATA_FILES = ("metadata.json", "metadata.min.json")
 DEFAULTS: dict[str, Any] = {"metadata": None}  # None: metadata.json, else metadata.min.json
 
 
-@register_dataset("lavdf")
+def expected_counts(t: pd.DataFrame) -> list[Expectation]:
+    """Counts of the full LAV-DF release (36431 real and 99873 fake videos in metadata.json)."""
+    return [Expectation("videos", 136304, len(t)), Expectation("real videos", 36431, count(t["label"] == 0)),
+            Expectation("fake videos", 99873, count(t["label"] == 1))]
+
+
+@register_dataset("lavdf", expected=expected_counts)
 def lavdf_manifest(root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     opts = check_options(options, DEFAULTS, "lavdf")
     names = [opts["metadata"]] if opts["metadata"] else list(METADATA_FILES)

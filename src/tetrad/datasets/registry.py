@@ -1,208 +1,59 @@
-"""One registry of dataset adapters: each turns a dataset tree into the manifest table (DESIGN.md §5).
+"""The dataset adapters, by name: each turns a dataset tree into the manifest table.
 
-Besides the registry, this module holds what every adapter shares: the error a malformed label file raises,
-the builder of the manifest table from plain rows, split-name normalisation, the seeded grouped split for
-datasets without an official one, and the selection (split, stratified sample, limit) `build_manifest` applies.
+An adapter module registers its builder with `@register_dataset(name, expected=...)`; `dataset.adapter` in the
+parameters picks it. What adapters share is in `common`; the selection a run applies is in `manifest`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from tetrad import schemas
+from tetrad.datasets.common import Expectation
 from tetrad.params import DatasetParams
+from tetrad.registry import Registry
 
-Adapter = Callable[[Path, Mapping[str, Any]], pd.DataFrame]
-_ADAPTERS: dict[str, Adapter] = {}
-
-# Every adapter writes these split names, whatever the dataset calls them, so `dataset.split: test` means the
-# same thing everywhere (LAV-DF/ASVspoof "dev" -> val, ASVspoof "eval" -> test).
-SPLITS = ("train", "val", "test")
-_SPLIT_ALIASES = {"train": "train", "val": "val", "dev": "val", "valid": "val", "validation": "val",
-                  "test": "test", "eval": "test"}
-LABEL_COLUMNS = ("label", "audio_label", "video_label")
+Builder = Callable[[Path, Mapping[str, Any]], pd.DataFrame]
+ExpectedCounts = Callable[[pd.DataFrame], list[Expectation]]
 
 
-class DatasetError(ValueError):
-    """A label or metadata file is malformed; the message names the file and the problem."""
+@dataclass(frozen=True)
+class DatasetAdapter:
+    """A dataset's builder (root, options -> its full table) and, when known, its expected counts."""
+
+    name: str
+    build: Builder
+    expected: ExpectedCounts | None = None  # the counts `tetrad doctor` compares; None: none are known
 
 
-def register_dataset(name: str) -> Callable[[Adapter], Adapter]:
-    def add(fn: Adapter) -> Adapter:
-        if name in _ADAPTERS:
-            raise ValueError(f"dataset adapter {name!r} is already registered")
-        _ADAPTERS[name] = fn
-        return fn
+ADAPTERS = Registry[DatasetAdapter]("dataset adapter")
+
+
+def register_dataset(name: str, expected: ExpectedCounts | None = None) -> Callable[[Builder], Builder]:
+    """Decorator: register the builder as adapter `name`; the builder itself is returned unchanged."""
+    def add(build: Builder) -> Builder:
+        ADAPTERS.add(name, DatasetAdapter(name, build, expected))
+        return build
     return add
 
 
 def list_datasets() -> list[str]:
-    return sorted(_ADAPTERS)
+    return ADAPTERS.names()
+
+
+def get_adapter(name: str) -> DatasetAdapter:
+    """The adapter registered as `name`; KeyError naming the registered ones otherwise."""
+    return ADAPTERS.get(name)
 
 
 def run_adapter(params: DatasetParams) -> pd.DataFrame:
     """The adapter's full table (no split/sample/limit, missing files not yet marked)."""
-    if params.adapter not in _ADAPTERS:
-        raise KeyError(f"unknown dataset adapter {params.adapter!r}; registered: {list_datasets()}")
+    adapter = get_adapter(params.adapter)
     root = Path(params.root)
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} does not exist (dataset.root in params.yaml)")
-    return _ADAPTERS[params.adapter](root, params.options)
-
-
-def build_manifest(params: DatasetParams) -> pd.DataFrame:
-    """Run the adapter, apply split/sample/limit, check the ids are unique, and mark files that are missing."""
-    return manifest_from(run_adapter(params), params)
-
-
-def manifest_from(adapter_rows: pd.DataFrame, params: DatasetParams) -> pd.DataFrame:
-    """The manifest from rows an adapter already produced (e.g. by `tetrad doctor`)."""
-    table = select_rows(adapter_rows, params)
-    dupes = table["video_id"][table["video_id"].duplicated()].tolist()
-    if dupes:
-        raise ValueError(f"{params.root}: duplicate video ids {dupes[:5]}")
-    return mark_missing(table)
-
-
-def select_rows(table: pd.DataFrame, params: DatasetParams) -> pd.DataFrame:
-    """split, then the stratified sample, then limit: the rows a run uses, in the adapter's order."""
-    if params.split is not None:
-        table = table[table["split"] == params.split]
-    if params.sample is not None:
-        table = stratified_sample(table, params.sample, params.seed)
-    if params.limit is not None:
-        table = table.iloc[: params.limit]
-    return table.reset_index(drop=True)
-
-
-def stratified_sample(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """n rows with each label's share kept (largest remainder), every label present when n allows; seeded."""
-    if n < 0:
-        raise ValueError(f"dataset.sample must be >= 0, got {n}")
-    if n >= len(table):
-        return table
-    counts = table["label"].value_counts().sort_index()
-    quota = _allocate(counts.to_numpy(), n)
-    rng = np.random.default_rng(seed)
-    keep: list[int] = []
-    for label, k in zip(counts.index, quota):
-        positions = np.flatnonzero((table["label"] == label).to_numpy())
-        keep.extend(rng.choice(positions, size=int(k), replace=False).tolist())
-    return table.iloc[sorted(keep)]
-
-
-def _allocate(counts: np.ndarray, n: int) -> np.ndarray:
-    """Split n over the strata proportionally; at least one per stratum when n >= the number of strata."""
-    exact = counts * n / counts.sum()
-    quota = np.floor(exact).astype(int)
-    if n >= len(counts):
-        quota = np.maximum(quota, 1)
-    while quota.sum() > n:  # the minimum of one overshot: take back from the largest quota
-        quota[np.argmax(quota)] -= 1
-    for i in np.argsort(-(exact - quota), kind="stable")[: n - quota.sum()]:
-        quota[i] += 1
-    return np.minimum(quota, counts)
-
-
-def mark_missing(table: pd.DataFrame) -> pd.DataFrame:
-    """A listed file that is not on disk keeps its row, with a status instead of a crash later."""
-    table = table.copy()
-    absent = ~table["path"].map(lambda p: Path(p).is_file())
-    table.loc[absent, "status"] = schemas.ERROR
-    table.loc[absent, "error"] = table.loc[absent, "path"].map(lambda p: f"{p}: file not found")
-    return table
-
-
-def manifest_table(rows: Iterable[Mapping[str, Any]], root: Path) -> pd.DataFrame:
-    """MANIFEST-shaped table from rows of {rel, label, audio_label, video_label, category, method, group, split}.
-
-    `rel` is the file's path relative to the dataset root with '/' separators; video_id is `rel` without its
-    extension and path is the absolute path (root resolved once, not per file: a million stat calls is slow).
-    """
-    base = str(root.resolve())
-    rows = list(rows)
-    rels = [r["rel"] for r in rows]
-    table = pd.DataFrame({
-        "video_id": [_strip_suffix(rel) for rel in rels],
-        "path": [os.path.join(base, *rel.split("/")) for rel in rels],
-        **{col: pd.array([r[col] for r in rows], dtype="Int8") for col in LABEL_COLUMNS},
-        **{col: pd.Series([r.get(col) for r in rows], dtype=object) for col in ("category", "method")},
-        "group": pd.Series([str(r["group"]) for r in rows], dtype=object),
-        "split": pd.Series([r.get("split") for r in rows], dtype=object),
-    })
-    table["sha256"] = None
-    table["status"] = schemas.OK
-    table["error"] = None
-    return table[schemas.MANIFEST.names]
-
-
-def _strip_suffix(rel: str) -> str:
-    suffix = PurePosixPath(rel).suffix
-    return rel[: -len(suffix)] if suffix else rel
-
-
-def normalize_split(value: Any, where: str) -> str:
-    """train/val/test from the dataset's own name for it; anything else is a label-file error."""
-    split = _SPLIT_ALIASES.get(str(value).strip().lower())
-    if split is None:
-        raise DatasetError(f"{where}: unknown split {value!r} (expected one of {sorted(_SPLIT_ALIASES)})")
-    return split
-
-
-def grouped_split(groups: Sequence[str], seed: int, fractions: Sequence[float]) -> list[str]:
-    """train/val/test per row from a seeded hash of its group: a group never straddles two splits.
-
-    The hash (not a shuffle) makes a group's split independent of which other groups are present, so adding
-    or losing files never moves a group to another split.
-    """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"split fractions must be 3 non-negative numbers summing to 1, got {list(fractions)}")
-    edges = np.cumsum(fractions)
-    memo: dict[str, str] = {}
-    for group in set(groups):
-        digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
-        u = int.from_bytes(digest[:8], "big") / 2**64
-        memo[group] = SPLITS[min(int(np.searchsorted(edges, u, side="right")), 2)]
-    return [memo[g] for g in groups]
-
-
-def check_options(options: Mapping[str, Any], defaults: Mapping[str, Any], adapter: str) -> dict[str, Any]:
-    """The adapter's options with defaults filled in; an unknown key is an error naming the known ones."""
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise ValueError(f"dataset.options.{unknown[0]}: unknown option of the {adapter} adapter "
-                         f"(known: {sorted(defaults)})")
-    return {**defaults, **options}
-
-
-def parse_label(value: Any, where: str, allowed: Mapping[Any, int]) -> int:
-    """Map a label cell through `allowed`; an unknown value is a label-file error naming it."""
-    if value not in allowed:
-        raise DatasetError(f"{where}: unknown label value {value!r} (expected one of {list(allowed)})")
-    return allowed[value]
-
-
-def read_json(path: Path, hint: str = "") -> Any:
-    """A JSON label file, or one clear error naming it (missing: FileNotFoundError, malformed: DatasetError)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found{': ' + hint if hint else ''}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
-
-
-def read_json_list(path: Path, required: Iterable[str]) -> list[dict[str, Any]]:
-    """A metadata file that is a JSON list of objects (AV-Deepfake1M, LAV-DF), or one clear error naming it."""
-    data = read_json(path)
-    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-        raise DatasetError(f"{path}: expected a list of objects with {list(required)}")
-    return data
+        raise FileNotFoundError(f"dataset root {root} does not exist")
+    return adapter.build(root, params.options)
