@@ -15,7 +15,7 @@ import yaml
 
 from tetrad import schemas
 from tetrad.datasets import build_manifest
-from tetrad.extract import extract
+from tetrad.stages.extract import extract
 from tetrad.io import read_table, write_table
 from tetrad.params import DatasetParams, ExtractParams, FramesExtractParams
 

@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from tetrad import schemas
 from tetrad.aggregate.reduce import reduce_units
-from tetrad.detect import cut_units, finalise, score_units
-from tetrad.extract import Assets, extract_video
+from tetrad.stages.detect import cut_units, finalise, score_units
+from tetrad.stages.extract import Assets, extract_video
 from tetrad.layers import create_detector
 from tetrad.media.crops import sbi_crop_window
 from tetrad.media.meanface import standin_mean_face

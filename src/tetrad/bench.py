@@ -16,14 +16,16 @@ from pathlib import Path
 import torch
 
 from tetrad import schemas
-from tetrad.detect import batches, cut_units, schema_for
-from tetrad.extract import Assets, extract_video
+from tetrad.env import setup
 from tetrad.io import read_table, write_text
 from tetrad.layers import create_detector
+from tetrad.layers.checkpoints import resolve_layer_weights
 from tetrad.media.decode import decode, frame_indices
 from tetrad.media.meanface import standin_mean_face
 from tetrad.params import Params, load_params
-from tetrad.pipeline import Paths, resolve_layer_weights, setup
+from tetrad.paths import Paths
+from tetrad.stages.detect import batches, cut_units, schema_for
+from tetrad.stages.extract import Assets, extract_video
 
 log = logging.getLogger(__name__)
 

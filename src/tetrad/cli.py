@@ -1,4 +1,5 @@
-"""The `tetrad` command: build the mini benchmark, manage weights, compose params, list detectors."""
+"""The `tetrad` command. Building the parser imports nothing heavy: each command imports what it needs when it
+runs, so `tetrad --help`, `where`, `weights list` and `doctor` never load torch or a model library."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tetrad import weights as wm
-from tetrad.datasets import doctor as dataset_doctor
-from tetrad.pipeline import setup
+from tetrad.env import setup
+from tetrad.weights.cli import add_cli as add_weights_cli
 
 CONF_DIR = Path("conf")
 
@@ -37,24 +37,35 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_make_mini(args: argparse.Namespace) -> int:
-    from tetrad.mini import make_mini
-    from tetrad.mini_layouts import export_fakeavceleb
+def cmd_run(args: argparse.Namespace) -> int:
+    from tetrad.stages.runner import run
 
+    return run(only=args.stage or None)
+
+
+def cmd_make_mini(args: argparse.Namespace) -> int:
     if args.layout == "fakeavceleb":
-        root = export_fakeavceleb(Path(args.source), Path(args.out))
+        from tetrad.stages import mini_fakeavceleb
+
+        root = mini_fakeavceleb.run(Path(args.source), Path(args.out))
         print(f"mini benchmark in FakeAVCeleb v1.2 layout written to {root}")
         return 0
-    make_mini(Path(args.out), seed=args.seed)
+    from tetrad.stages import mini
+
+    mini.run(Path(args.out), seed=args.seed)
     print(f"mini benchmark written to {args.out} (labels.csv, README.md)")
     return 0
 
 
 def cmd_demo_weights(args: argparse.Namespace) -> int:
+    from tetrad.layers.checkpoints import write_demo_weights
+    from tetrad.media.meanface import write_demo_mean_face
     from tetrad.params import load_params
-    from tetrad.pipeline import write_demo_mean_face, write_demo_weights
+    from tetrad.weights.catalog import LAYERS
 
     params = load_params(args.params)
+    for layer in LAYERS:  # dvc.yaml's detect stages depend on weights/<layer>, so the folder must exist
+        (Path(params.weights.dir) / layer).mkdir(parents=True, exist_ok=True)
     written = write_demo_weights(params)
     standin = write_demo_mean_face(params)
     if standin is not None:
@@ -79,14 +90,15 @@ def cmd_detectors(args: argparse.Namespace) -> int:
 
 
 def cmd_where(args: argparse.Namespace) -> int:
-    """What `make demo` prints at the end: where each result is, and the headline numbers."""
+    """Where this machine's results are, with the headline numbers; says so when nothing has run here yet."""
     from tetrad.params import load_params
     from tetrad.report import console_summary
 
     params = load_params(args.params)
     reports = sorted(Path("reports").glob("*/metrics.json"))
     if not reports:
-        print("no reports yet: run `dvc repro` (or `make demo`)", file=sys.stderr)
+        print("nothing has run on this machine yet: no reports/<dataset>/metrics.json.\n"
+              "Run `make demo` (the mini benchmark) or `dvc repro` (the datasets in params.yaml).", file=sys.stderr)
         return 1
     for metrics_path in reports:
         metrics = json.loads(metrics_path.read_text())
@@ -98,14 +110,38 @@ def cmd_where(args: argparse.Namespace) -> int:
     print(f"\nMLflow runs: {uri} (experiment {params.mlflow.experiment!r}); open the UI with:\n"
           f"  .venv/bin/mlflow ui --backend-store-uri {uri}\nthen browse http://127.0.0.1:5000")
     print("Next (the stages run `python`, so activate the environment first): source .venv/bin/activate, then\n"
-          "  dvc metrics show | dvc plots show | dvc exp run -S aggregate.threshold=0.7")
+          "  dvc repro | dvc exp run -S aggregate.threshold=0.7 | dvc metrics show | dvc plots show")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from tetrad.datasets.doctor import doctor, load_dataset_params
+    from tetrad.params import ConfigError
+
+    try:
+        params = load_dataset_params(args.dataset, args.params, Path(args.conf_dir), args.root)
+    except ConfigError as exc:
+        print(f"error: {exc}")
+        return 2
+    report = doctor(params, full=args.full, sample=args.sample)
+    print(report.render())
+    return report.exit_code
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="tetrad", description="Evaluate audio-visual deepfake detectors.")
     top.add_argument("-v", "--verbose", action="store_true")
     sub = top.add_subparsers(dest="command", required=True)
+    _add_pipeline_commands(sub)
+    _add_doctor(sub)
+    add_weights_cli(sub)
+    return top
+
+
+def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run every stage of dvc.yaml in order, without writing dvc.lock (make demo)")
+    p.add_argument("--stage", action="append", help="only this stage (e.g. aggregate@mini); repeatable")
+    p.set_defaults(func=cmd_run)
     p = sub.add_parser("params", help="compose conf/ into params.yaml (or --check that it is up to date)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. aggregate.threshold=0.7")
     p.add_argument("--out", default="params.yaml")
@@ -124,12 +160,22 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("detectors", help="list registered detectors")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_detectors)
-    p = sub.add_parser("where", help="where the reports and MLflow runs are, with the headline numbers")
+    p = sub.add_parser("where", help="where this machine's reports and MLflow runs are, with the headline numbers")
     p.add_argument("--params", default="params.yaml")
     p.set_defaults(func=cmd_where)
-    wm.add_cli(sub)
-    dataset_doctor.add_cli(sub)
-    return top
+
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("doctor", help="check a dataset: label files, counts, missing/undecodable files",
+                       description="Is a dataset usable? Label files, counts, missing, duplicate and undecodable "
+                                   "files.")
+    p.add_argument("dataset", metavar="DATASET", help="conf/dataset/<DATASET>.yaml (or a dataset of --params)")
+    p.add_argument("--root", help="dataset root (overrides the config's root)")
+    p.add_argument("--full", action="store_true", help="probe every selected file, not a sample")
+    p.add_argument("--sample", type=int, default=20, help="files to probe with PyAV (default 20)")
+    p.add_argument("--params", type=Path, help="read the dataset from this params.yaml instead of conf/")
+    p.add_argument("--conf-dir", default="conf", help="the conf/ folder (default: conf)")
+    p.set_defaults(func=cmd_doctor)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The only Parquet IO of the project: validated reads, atomic writes, shards."""
+"""The project's file IO: validated Parquet reads, atomic writes (Parquet, JSON, text, any file or folder), hashes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +103,12 @@ def write_text(text: str, path: Path) -> Path:
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
+    """`write` a file or folder under a temp name, then rename: a killed write never leaves a half-written file
+    under the real name (a temp left by an earlier killed run is removed first)."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    write(tmp)
+    os.replace(tmp, target)

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-LAYERS = ("audio", "visual", "lip", "semantic")
+from tetrad.schemas import KINDS, LAYERS
 
 
 class ConfigError(ValueError):
@@ -149,7 +149,7 @@ class Params:
 _CHOICES = {
     "extract.frames.mode": ("resize_crop", "center_crop"),
     "aggregate.missing": ("abstain", "impute", "drop"),
-    "extract.kinds": ("audio", "frames", "faces", "mouths"),
+    "extract.kinds": KINDS,
     "extract.mouths.missing": ("interpolate", "abort"),
 }
 

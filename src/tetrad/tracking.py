@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tetrad.io import file_sha256
 from tetrad.params import MlflowParams
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,22 @@ def git_sha(root: Path = Path(".")) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (out.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
+
+
+def run_tags(infos: Mapping[str, Mapping[str, Any]], manifest_sha: str, experiment: str) -> dict[str, str]:
+    """MLflow tags: code, pipeline, data and weights provenance (`infos`: each layer's detect run info)."""
+    lock = Path("dvc.lock")
+    tags = {"git_sha": git_sha(), "dvc_lock_sha256": file_sha256(lock) if lock.is_file() else "none",
+            "manifest_sha256": manifest_sha, "experiment": experiment,
+            "weights": "demo-random" if any(i["weights"] == "demo-random" for i in infos.values()) else "real"}
+    for layer, info in infos.items():
+        tags[f"weights.{layer}"] = info["weights"]
+        tags[f"detector.{layer}"] = info["detector"]
+        for slot, sha in info["weights_sha256"].items():
+            tags[f"sha256.{layer}.{slot}"] = sha or "unknown"
+        for key, value in info.get("input", {}).items():
+            tags[f"input.{layer}.{key}"] = str(value)
+    return tags
 
 
 def log_run(cfg: MlflowParams, run_name: str, params: Mapping[str, Any], metrics: Mapping[str, Any],

@@ -1,4 +1,4 @@
-"""The crop maths of SBI and LipForensics, on hand-checked numbers (UPSTREAM.md §1, §2)."""
+"""The crop maths of SBI and LipForensics (see src/tetrad/media/crops.py), on hand-checked numbers."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Aggregation: unit scores -> video scores -> fusions, cascade and metrics (pure functions, no IO)."""
 
 from tetrad.aggregate.cascade import simulate_cascade
-from tetrad.aggregate.evaluate import Evaluation, build_video_table, evaluate, jsonable, layer_labels
+from tetrad.aggregate.evaluate import (Evaluation, build_video_table, evaluate, jsonable, layer_labels,
+                                       modality_label)
 from tetrad.aggregate.fuse import (
     FusionResult,
     LeakError,
@@ -30,6 +31,7 @@ __all__ = [
     "jsonable",
     "layer_labels",
     "make_folds",
+    "modality_label",
     "per_category",
     "reduce_units",
     "roc_table",

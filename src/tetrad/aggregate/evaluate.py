@@ -20,7 +20,7 @@ from tetrad.aggregate.cascade import simulate_cascade
 from tetrad.aggregate.fuse import FusionResult, fuse_logistic, fuse_tuned_weights, fuse_weighted
 from tetrad.aggregate.metrics import CI_METRICS, as_float, binary_metrics, bootstrap_ci, per_category, roc_table
 from tetrad.params import AggregateParams
-from tetrad.schemas import OK
+from tetrad.schemas import LAYER_LABELS, OK
 
 MANIFEST_COLUMNS = ["video_id", "label", "audio_label", "video_label", "category", "method", "group", "split",
                     "status", "error"]
@@ -63,6 +63,12 @@ def build_video_table(manifest: pd.DataFrame, reduced: Mapping[str, pd.DataFrame
         out[f"{layer}_p_fake"] = as_float(out[f"{layer}_p_fake"])
         out[f"{layer}_compute_s"] = as_float(out[f"{layer}_compute_s"])
     return out
+
+
+def modality_label(layer: str) -> str:
+    """The label column a layer is scored against (`schemas.LAYER_LABELS`: the audio layer against the audio
+    track's own label, picture layers against the pictures'); a layer not listed there, against `label`."""
+    return LAYER_LABELS.get(layer, "label")
 
 
 def layer_labels(videos: pd.DataFrame, label_col: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Face and mouth crops, faithful to the upstream protocols (UPSTREAM.md §1, §2), as pure functions.
+"""Face and mouth crops, faithful to the upstream protocols (the two repositories below), as pure functions.
 
 SBI (mapooon/SelfBlendedImages@9fe4efe, `src/inference/preprocess.py`): every face whose box area is at least half
 the largest in its frame; test-phase margin of 1/8 of the box size on each side, truncated toward zero, the far

@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import io
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
@@ -23,13 +24,14 @@ import numpy as np
 
 from tetrad.io import file_sha256, write_text
 
-__all__ = ["PATCHES_DIR", "REPO_ROOT", "FileCheck", "check_files", "decode_rgb", "files_lines", "isolated_import",
+__all__ = ["PATCHES_DIR", "FileCheck", "check_files", "decode_rgb", "files_lines", "isolated_import",
            "load_file_module", "load_patch", "max_abs", "publish", "quiet", "rewrite_section", "upstream_commit"]
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-PATCHES_DIR = REPO_ROOT / "patches"
+# The parity scripts run from the repository root (`make parity`), where the project keeps its runtime patches;
+# TETRAD_PATCHES points elsewhere (an installed package has no patches/ beside it).
+PATCHES_DIR = Path(os.environ.get("TETRAD_PATCHES", "patches"))
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ def load_patch(name: str, patches_dir: Path = PATCHES_DIR) -> ModuleType:
     if key not in sys.modules:
         path = patches_dir / f"{name}.py"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: runtime patch module missing")
+            raise FileNotFoundError(f"{path}: runtime patch module missing (run from the repository root, or set "
+                                    "TETRAD_PATCHES to the folder holding it)")
         sys.modules[key] = load_file_module(path, key)
     return sys.modules[key]
 

@@ -1,12 +1,16 @@
-"""Detect stage library: score every cached unit with one detector, batch by batch, keeping every video."""
+"""Stage `detect@<dataset>-<layer>`: one detector over a dataset's cache -> data/<dataset>/scores/<layer>.parquet
+(every cached unit scored batch by batch, every manifest video kept) and <layer>.json (what ran: detector,
+weights provenance, device, which crops it read)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -14,9 +18,19 @@ import torch
 from tqdm import tqdm
 
 from tetrad import schemas
-from tetrad.io import read_table
+from tetrad.env import setup
+from tetrad.io import read_table, write_json, write_table
+from tetrad.layers import create_detector, get_spec
 from tetrad.layers.base import Detector, Unit
-from tetrad.layers.units import UnitError
+from tetrad.layers.checkpoints import (
+    LayerWeights,
+    resolve_layer_weights,
+    write_demo_weights,
+)
+from tetrad.params import Params, load_params
+from tetrad.paths import Paths
+from tetrad.schemas import StatusError
+from tetrad.stages import stage_arguments
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +53,7 @@ def cut_units(detector: Detector, cache: pd.DataFrame) -> tuple[list[Unit], list
             continue
         try:
             made = detector.make_units(rows)
-        except UnitError as exc:
+        except StatusError as exc:
             log.info("%s", exc)
             failed.append(status_score(str(vid), name, exc.status, str(exc)))
             continue
@@ -125,3 +139,46 @@ def score_cache(detector: Detector, manifest: pd.DataFrame, shards: list[Path], 
 
 def schema_for(kind: str) -> pa.Schema:
     return {"audio": schemas.AUDIO}.get(kind, schemas.FRAMES)
+
+
+def run(params: Params, dataset: str, layer: str, root: Path = Path(".")) -> pd.DataFrame:
+    """Score one layer of one dataset; writes the scores table and its run info, returns the scores."""
+    cfg = params.layer[layer]
+    paths = Paths(dataset, root)
+    if params.weights.allow_demo:  # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
+        write_demo_weights(params, layers=[layer])
+    inputs = get_spec(cfg.detector).inputs
+    if cfg.input not in inputs:
+        raise SystemExit(f"layer.{layer}.input: {cfg.detector} reads {inputs}, not {cfg.input!r}")
+    weights = resolve_layer_weights(cfg, params)
+    detector = create_detector(cfg.detector, weights.paths, cfg.variant, cfg.options, cfg.device)
+    if weights.provenance == "demo-random":
+        log.warning("layer %s runs DEMO-RANDOM weights: its scores mean nothing", layer)
+    manifest = read_table(paths.manifest, schemas.MANIFEST)
+    shards = sorted(paths.cache(cfg.input).glob("part-*.parquet"))
+    scores = score_cache(detector, manifest, shards, cfg.batch_size)
+    out = write_table(scores, paths.scores(layer), schemas.SCORES)
+    info = run_info(detector, weights, cfg.device)
+    made_by = paths.provenance(cfg.input)  # face kinds: which detector / mean face cut the crops
+    info["input"] = {"kind": cfg.input, **(json.loads(made_by.read_text()) if made_by.is_file() else {})}
+    write_json(info, paths.score_info(layer))
+    per_video = scores.groupby("video_id")["status"].first().value_counts().to_dict()
+    log.info("wrote %s: %d units, per-video status %s", out, int((scores["status"] == "ok").sum()), per_video)
+    return scores
+
+
+def run_info(detector: Detector, weights: LayerWeights, device: str) -> dict[str, Any]:
+    """What the aggregate stage needs to know about a detect run: detector, weights provenance, device."""
+    spec = detector.spec
+    return {"detector": spec.name, "layer": spec.layer, "reduce": spec.reduce, "label": spec.label,
+            "upstream": spec.upstream, "weights": weights.provenance,
+            "weights_sources": weights.sources, "weights_sha256": weights.sha256,
+            "weights_paths": {k: str(v) for k, v in weights.paths.items()},
+            "device": str(next(detector.parameters()).device), "device_requested": device}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = stage_arguments(__doc__, "dataset", "layer", argv=argv)
+    setup()
+    run(load_params(), args.dataset, args.layer)
+    return 0

@@ -1,12 +1,13 @@
-"""Extract stage library: decode every manifest file once into sharded, resumable Parquet caches per kind."""
+"""Stage `extract@<dataset>`: decode every manifest file once into data/<dataset>/cache/<kind>/ (sharded Parquet,
+resumable): audio, whole frames, SBI face crops and LipForensics mouth crops, in a pool of worker processes."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,24 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from tetrad import schemas
-from tetrad.io import stable_hash, write_table
-from tetrad.media.decode import Decoded, MediaError, decode, frame_indices
-from tetrad.media.faces import VideoFailure, detect_faces, face_rows, face_tools, mouth_rows
+from tetrad.env import setup
+from tetrad.io import read_table, stable_hash, write_json, write_table
+from tetrad.media.decode import Decoded, decode, frame_indices
+from tetrad.media.faces import detect_faces, face_rows, face_tools, mouth_rows
 from tetrad.media.frames import semantic_crop
-from tetrad.params import ExtractParams
+from tetrad.media.meanface import (
+    load_mean_face,
+    resolve_mean_face,
+    write_demo_mean_face,
+)
+from tetrad.params import ExtractParams, Params, load_params
+from tetrad.paths import Paths
+from tetrad.schemas import FACE_KINDS, KINDS, StatusError
+from tetrad.stages import stage_arguments
 
 log = logging.getLogger(__name__)
-KIND_SCHEMAS: dict[str, pa.Schema] = {"audio": schemas.AUDIO, "frames": schemas.FRAMES, "faces": schemas.FRAMES,
-                                      "mouths": schemas.FRAMES}
-FACE_KINDS = ("faces", "mouths")
-PROVENANCE = "provenance.json"  # beside the shards of a face kind: which detector and mean face made them
+KIND_SCHEMAS: dict[str, pa.Schema] = {k: schemas.AUDIO if k == "audio" else schemas.FRAMES for k in KINDS}
+PROVENANCE = Paths("").provenance("kind").name  # kept by remove_stale: not a shard
 
 
 @dataclass(frozen=True)
@@ -144,14 +152,14 @@ def extract_video(row: dict, kinds: list[str], params: ExtractParams,
     try:
         decoded = decode(Path(row["path"]), params.audio.sample_rate if "audio" in kinds else None,
                          (lambda n: sorted(set().union(*(p(n) for p in picks.values())))) if picks else None)
-    except MediaError as exc:
+    except StatusError as exc:
         log.warning("%s", exc)
         return {k: [status_row(k, vid, exc.status, str(exc))] for k in kinds}
     out = {}
     for kind in kinds:
         try:
             out[kind] = _kind_rows(kind, vid, decoded, params, assets, picks)
-        except VideoFailure as exc:
+        except StatusError as exc:
             log.info("%s: %s", kind, exc)
             out[kind] = [status_row(kind, vid, exc.status, str(exc))]
         except (ValueError, RuntimeError) as exc:  # a model or crop failure stays with this video
@@ -221,3 +229,38 @@ def status_row(kind: str, vid: str, status: str, error: str | None) -> dict:
     return {"video_id": vid, "frame_idx": -1, "face_idx": -1, "pts_s": None, "box": None, "landmarks": None,
             "face_score": None, "face_detector": None, "image": None, "height": None, "width": None, "channels": None,
             "status": status, "error": error}
+
+
+def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, dict[str, int]]:
+    """Extract every requested kind of one dataset; returns per-kind status counts of the rows written."""
+    paths = Paths(dataset, root)
+    manifest = read_table(paths.manifest, schemas.MANIFEST)
+    kinds = params.extract.kinds
+    for kind in set(KINDS) - set(kinds):
+        paths.cache(kind).mkdir(parents=True, exist_ok=True)  # declared DVC output, intentionally empty
+        log.info("cache %s not requested (extract.kinds=%s): left empty", kind, kinds)
+    assets, mean_face_source = mouth_assets(params)
+    counts = extract(manifest, kinds, params.extract, {k: paths.cache(k) for k in kinds}, assets)
+    for kind in set(kinds) & set(FACE_KINDS):
+        write_json(provenance(kind, params.extract, mean_face_source), paths.provenance(kind))
+    log.info("read %s (%d videos); wrote %s; per-kind status of newly written rows: %s", paths.manifest,
+             len(manifest), [str(paths.cache(k)) for k in kinds], counts)
+    return counts
+
+
+def mouth_assets(params: Params) -> tuple[Assets, str | None]:
+    """The mean face when mouths are extracted (the stand-in written first where allowed), and its source."""
+    if "mouths" not in params.extract.kinds:
+        return Assets(), None
+    write_demo_mean_face(params)
+    resolved = resolve_mean_face(params)
+    assets = Assets(*load_mean_face(resolved.path))
+    log.info("mouth alignment: %s mean face %s (sha256 %s)", resolved.source, resolved.path, assets.mean_face_sha256)
+    return assets, "real" if resolved.source == "real" else "demo-stand-in"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = stage_arguments(__doc__, "dataset", argv=argv)
+    setup()
+    run(load_params(), args.dataset)
+    return 0

@@ -1,0 +1,58 @@
+"""Stage `aggregate@<dataset>`: every layer's unit scores -> video scores, fusions, the cascade simulation and
+metrics with grouped CIs -> reports/<dataset>/ (metrics.json, report.md, videos.parquet, roc/), one MLflow run,
+and this dataset's row of the cross-dataset summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tetrad import schemas
+from tetrad.aggregate import evaluate, modality_label, reduce_units
+from tetrad.env import setup
+from tetrad.io import file_sha256, read_table, write_frame, write_json, write_text
+from tetrad.params import Params, load_params
+from tetrad.paths import Paths
+from tetrad.report import console_summary, demo_layers, render_markdown, summary_row
+from tetrad.stages import stage_arguments
+from tetrad.tracking import log_run, run_tags
+
+log = logging.getLogger(__name__)
+
+
+def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, Any]:
+    """Evaluate one dataset from its manifest and scores; writes its reports and returns metrics.json's content."""
+    paths = Paths(dataset, root)
+    manifest = read_table(paths.manifest, schemas.MANIFEST)
+    infos = {name: json.loads(paths.score_info(name).read_text()) for name in params.layer}
+    reduced = {name: reduce_units(read_table(paths.scores(name), schemas.SCORES), info["reduce"])
+               for name, info in infos.items()}
+    result = evaluate(manifest, reduced, {n: modality_label(n) for n in infos},
+                      {n: i["detector"] for n, i in infos.items()}, params.aggregate, dataset)
+    metrics = {**result.metrics, "experiment": params.experiment}
+    for name, info in infos.items():
+        metrics["layers"][name]["weights"] = info["weights"]
+        metrics["layers"][name]["input"] = info.get("input", {})
+    write_json(metrics, paths.reports / "metrics.json")
+    write_frame(result.videos, paths.reports / "videos.parquet")
+    for name, curve in result.curves.items():
+        write_text(curve.to_csv(index=False), paths.reports / "roc" / f"{name}.csv")
+    write_text(render_markdown(metrics), paths.reports / "report.md")
+    tags = run_tags(infos, file_sha256(paths.manifest), params.experiment)
+    run_id = log_run(params.mlflow, f"{dataset}-{params.experiment}", asdict(params), metrics, tags, [paths.reports])
+    write_json(summary_row(metrics, run_id), paths.summary_row)
+    log.info("wrote %s (metrics.json, report.md, videos.parquet, roc/)\n%s", paths.reports,
+             "\n".join(console_summary(metrics)))
+    if demo := demo_layers(metrics):
+        log.warning("layers %s ran DEMO-RANDOM weights: their scores mean nothing", demo)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = stage_arguments(__doc__, "dataset", argv=argv)
+    setup()
+    run(load_params(), args.dataset)
+    return 0

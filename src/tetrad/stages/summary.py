@@ -1,0 +1,40 @@
+"""Stage `summary`: the dataset x layer table (reports/summary.md, .csv) and an MLflow parent run over the
+per-dataset runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from tetrad.env import setup
+from tetrad.io import write_text
+from tetrad.params import Params, load_params
+from tetrad.paths import Paths
+from tetrad.report import summary_columns, summary_markdown
+from tetrad.tracking import log_parent
+
+log = logging.getLogger(__name__)
+
+
+def run(params: Params, root: Path = Path(".")) -> pd.DataFrame:
+    """Collect each dataset's summary row; writes the summary files and returns the table."""
+    rows = [json.loads(Paths(name, root).summary_row.read_text()) for name in params.dataset_names]
+    table = pd.DataFrame(rows, columns=summary_columns(rows))
+    md = write_text(summary_markdown(rows), root / "reports" / "summary.md")
+    csv = write_text(table.to_csv(index=False), root / "reports" / "summary.csv")
+    metrics = {r["dataset"]: {k: v for k, v in r.items() if k not in ("dataset", "mlflow_run_id")} for r in rows}
+    log_parent(params.mlflow, f"summary-{params.experiment}", {r["dataset"]: r["mlflow_run_id"] for r in rows},
+               metrics, [md, csv])
+    log.info("read %d dataset summaries; wrote %s and %s", len(rows), md, csv)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    setup()
+    run(load_params())
+    return 0
