@@ -1,4 +1,4 @@
-# Tetrad: `make demo` (install, mini benchmark, dvc repro, where the results are) and `make test`.
+# Tetrad: `make demo` (install, mini benchmark, every stage of dvc.yaml, where the results are) and `make test`.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV ?= .venv
@@ -42,12 +42,12 @@ $(STAMP): requirements.txt pyproject.toml
 	set -o pipefail; $(BIN)/python -m pip install -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	@touch $@
 
+# `tetrad run` runs the stages of dvc.yaml as `dvc repro` would, but writes no dvc.lock: the clone stays clean.
 demo: install ## build the mini benchmark and run the whole pipeline on it (CPU, offline)
 	@if [ -d "$(WEIGHTS_FROM)" ]; then $(BIN)/tetrad weights import "$(WEIGHTS_FROM)"; \
 	  else echo "no $(WEIGHTS_FROM): layers without real weights run demo-random weights"; fi
 	$(BIN)/tetrad demo-weights
-	@mkdir -p $(addprefix weights/,audio visual lip semantic face)
-	$(BIN)/dvc repro
+	$(BIN)/tetrad run
 	@$(BIN)/tetrad where
 
 test: install ## run the test suite (CPU, offline)
@@ -70,4 +70,5 @@ parity: install ## our re-implementations vs upstream code on the same weights/i
 	  --mean-face $(UPSTREAM_LIPFORENSICS)/preprocessing/20words_mean_face.npy --weights-dir weights --out reports/parity.md
 
 clean: ## remove generated data, caches and runs (keeps weights and .venv)
-	rm -rf data/mini data/*/cache data/*/scores mlflow.db mlruns mlartifacts .dvc/cache .dvc/tmp
+	rm -rf data/mini data/mini_fakeavceleb data/*/cache data/*/scores data/summary reports/*/ reports/summary.* \
+	  mlflow.db mlruns mlartifacts .dvc/cache .dvc/tmp

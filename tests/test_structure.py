@@ -122,3 +122,16 @@ def test_fast_commands_import_no_model_code(argv, tmp_path):
             "print('LOADED', loaded)\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "LOADED []" in proc.stdout, f"tetrad {' '.join(argv)} loaded {proc.stdout[-300:]}{proc.stderr[-2000:]}"
+
+
+def test_tetrad_run_runs_every_dvc_stage_after_its_dependencies():
+    from tetrad.stages.runner import stage_commands
+
+    commands = stage_commands(ROOT)
+    names = [name for name, _ in commands]
+    assert set(names) >= {"mini", "mini_fakeavceleb", "manifest@mini", "extract@mini", "aggregate@mini", "summary"}
+    assert {f"detect@mini-{layer}" for layer in ("audio", "visual", "lip", "semantic")} <= set(names)
+    order = names.index
+    assert order("mini") < order("manifest@mini") < order("extract@mini") < order("detect@mini-audio")
+    assert order("detect@mini-semantic") < order("aggregate@mini") < order("summary")
+    assert all(cmd.startswith("python stages/") for _, cmd in commands)
