@@ -120,6 +120,26 @@ def test_threshold_sweep_reruns_only_aggregate(project):
     assert ran == {"aggregate@mini", "aggregate@mini_fakeavceleb", "summary"}, out
     metrics = json.loads((project / "reports/mini/metrics.json").read_text())
     assert metrics["threshold"] == 0.7
+    # reports/ is git-ignored (a run's outputs are never the repo's), so the metrics reach `dvc exp show` through
+    # DVC's cache: the experiment itself, not only the workspace, must carry them.
+    out = run(["dvc", "exp", "show", "--json"], project)
+    shown = json.loads(out[min(i for i in (out.find("["), out.find("{")) if i >= 0):])
+    thresholds = [m["data"]["threshold"] for rev in _exp_revs(shown) if rev.get("rev") != "workspace"
+                  for path, m in ((rev.get("data") or {}).get("metrics") or {}).items()
+                  if path.endswith("mini/metrics.json")]
+    assert 0.7 in thresholds, shown
+
+
+def _exp_revs(node):
+    """Every revision entry (workspace, baseline, experiments) of `dvc exp show --json`, however nested."""
+    if isinstance(node, dict):
+        if "rev" in node and "data" in node:
+            yield node
+        for value in node.values():
+            yield from _exp_revs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _exp_revs(value)
 
 
 def test_dvc_metrics_and_plots_show(project):
