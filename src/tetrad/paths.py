@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+PROVENANCE = "provenance.json"  # beside a face kind's shards: which face detector and mean face cut the crops
+
 
 @dataclass(frozen=True)
 class Paths:
@@ -31,7 +33,7 @@ class Paths:
 
     def provenance(self, kind: str) -> Path:
         """Beside a face kind's shards: which face detector and mean face cut the crops (extract writes it)."""
-        return self.cache(kind) / "provenance.json"
+        return self.cache(kind) / PROVENANCE
 
     @property
     def reports(self) -> Path:

@@ -28,13 +28,12 @@ from tetrad.media.meanface import (
     write_demo_mean_face,
 )
 from tetrad.params import ExtractParams, Params, load_params
-from tetrad.paths import Paths
+from tetrad.paths import PROVENANCE, Paths
 from tetrad.schemas import FACE_KINDS, KINDS, StatusError
 from tetrad.stages import stage_arguments
 
 log = logging.getLogger(__name__)
 KIND_SCHEMAS: dict[str, pa.Schema] = {k: schemas.AUDIO if k == "audio" else schemas.FRAMES for k in KINDS}
-PROVENANCE = Paths("").provenance("kind").name  # kept by remove_stale: not a shard
 
 
 @dataclass(frozen=True)
