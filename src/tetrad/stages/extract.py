@@ -4,6 +4,7 @@ resumable): audio, whole frames, SBI face crops and LipForensics mouth crops, in
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -111,7 +112,8 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
     counts: dict[str, dict[str, int]] = {k: {} for k in kinds}
     bar = tqdm(total=sum(len(rows) for rows, _ in plan), desc="extract", unit="video")
     workers = max(1, params.workers)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_share_cores, initargs=(workers,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_share_cores,
+                             initargs=(workers,)) as pool:
         queued = [[pool.submit(extract_video, row, list(todo), params, assets) for row in rows.to_dict("records")]
                   for rows, todo in plan]
         for (rows, todo), futures in zip(plan, queued):
@@ -123,6 +125,16 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
                 _write_kind(pd.DataFrame([r for res in results for r in res[kind]]), kind, path, counts)
     bar.close()
     return counts
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers are forked from a fork server, never from this process: a process that already ran a
+    multi-threaded torch op (e.g. face detection for the stand-in mean face, or an earlier stage run in-process)
+    hands a forked child OpenMP's thread pool in a broken state, and the child hangs at its first parallel op.
+    The server imports this module once (so each worker starts with the libraries loaded) but runs no torch op."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _share_cores(workers: int) -> None:
