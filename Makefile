@@ -56,7 +56,7 @@ test: install ## run the test suite (CPU, offline)
 params: install ## regenerate params.yaml from conf/ (commit it; a test fails when they drift)
 	$(BIN)/tetrad params
 
-bench: install ## time decoding and each detector on the mini caches (reports/bench.md; run make demo first)
+bench: install ## plan-style per-video loop vs the stages on generated 720p/1080p clips (reports/bench.{md,json})
 	$(BIN)/python -m tetrad.bench --out reports/bench.md
 
 parity: install ## our re-implementations vs upstream code on the same weights/inputs -> reports/parity.md
