@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ from tetrad.schemas import FACE_KINDS, KINDS, StatusError
 from tetrad.stages import stage_arguments
 
 log = logging.getLogger(__name__)
+# Shards queued on the pool beyond the one being written: enough to keep every worker busy while a shard is
+# written, few enough that the parent holds a handful of shards' results whatever the dataset's size.
+SHARDS_AHEAD = 2
 KIND_SCHEMAS: dict[str, pa.Schema] = {k: schemas.AUDIO if k == "audio" else schemas.FRAMES for k in KINDS}
 
 
@@ -98,8 +102,8 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
             assets: Assets = Assets()) -> dict[str, dict[str, int]]:
     """Write every kind's shards; returns per-kind status counts of the rows written in this run.
 
-    All videos are queued at once on the worker pool, but each shard is written (atomically) as soon as
-    its own videos are done, so a killed run keeps every finished shard.
+    Each shard is written (atomically) as soon as its own videos are done, so a killed run keeps every finished
+    shard; only a few shards are queued ahead on the pool, so the parent's memory does not grow with the dataset.
     """
     for kind in kinds:
         out_dirs[kind].mkdir(parents=True, exist_ok=True)
@@ -114,17 +118,26 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
     workers = max(1, params.workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_share_cores,
                              initargs=(workers,)) as pool:
-        queued = [[pool.submit(extract_video, row, list(todo), params, assets) for row in rows.to_dict("records")]
-                  for rows, todo in plan]
-        for (rows, todo), futures in zip(plan, queued):
-            results = []
-            for fut in futures:
-                results.append(fut.result())
-                bar.update()
-            for kind, path in todo.items():
-                _write_kind(pd.DataFrame([r for res in results for r in res[kind]]), kind, path, counts)
+        pending: deque[tuple[dict[str, Path], list[Future]]] = deque()
+        for rows, todo in plan:
+            pending.append((todo, [pool.submit(extract_video, row, list(todo), params, assets)
+                                   for row in rows.to_dict("records")]))
+            if len(pending) > SHARDS_AHEAD:
+                _finish_shard(*pending.popleft(), bar, counts)
+        while pending:
+            _finish_shard(*pending.popleft(), bar, counts)
     bar.close()
     return counts
+
+
+def _finish_shard(todo: dict[str, Path], futures: list[Future], bar: tqdm, counts: dict[str, dict[str, int]]) -> None:
+    """Wait for one shard's videos, in order, and write each of its kinds."""
+    results = []
+    for fut in futures:
+        results.append(fut.result())
+        bar.update()
+    for kind, path in todo.items():
+        _write_kind(pd.DataFrame([r for res in results for r in res[kind]]), kind, path, counts)
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
