@@ -39,20 +39,15 @@ def resolve_layer_weights(layer: LayerParams, params: Params) -> LayerWeights:
 def write_demo_weights(params: Params, seed: int = 0, layers: list[str] | None = None) -> list[Path]:
     """Random checkpoints in the exact upstream format for every configured slot that has no real file."""
     written = []
-    known = wm.entries()
     for layer_name, layer in params.layer.items():
         if layers is not None and layer_name not in layers:
             continue
         cls = detector_class(layer.detector)
         for slot, name in layer.weights.items():
-            entry = known.get(name)
-            if entry is None or wm.verify_entry(entry, Path(params.weights.dir)).status != "missing":
-                continue
-            target = wm.path_for(entry, Path(params.weights.dir), demo=True)
-            if target.exists():
+            target = wm.demo_target(name, params.weights.dir)
+            if target is None:
                 continue
             log.info("writing demo-random %s/%s (%s variant) to %s", layer.detector, slot, layer.variant, target)
-            target.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(target, lambda tmp: cls.write_demo_weights(slot, tmp, layer.variant, seed))
             written.append(target)
     return written

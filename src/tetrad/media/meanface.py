@@ -79,16 +79,12 @@ def resolve_mean_face(params: Params) -> Resolved:
 
 def write_demo_mean_face(params: Params) -> Path | None:
     """The labelled stand-in, when mouths are extracted, demo weights are allowed and no real file is present."""
-    entry = wm.entries().get(params.extract.mouths.mean_face)
-    if "mouths" not in params.extract.kinds or entry is None or not params.weights.allow_demo:
+    if "mouths" not in params.extract.kinds or not params.weights.allow_demo:
         return None
-    if wm.verify_entry(entry, Path(params.weights.dir)).status != "missing":
-        return None
-    target = wm.path_for(entry, Path(params.weights.dir), demo=True)
-    if target.exists():
+    target = wm.demo_target(params.extract.mouths.mean_face, params.weights.dir)
+    if target is None:
         return None
     log.warning("no real %s: writing a DEMO STAND-IN mean face to %s (mouth crops will differ from upstream's)",
-                entry.filename, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+                target.name, target)
     write_atomically(target, write_standin_mean_face)
     return target

@@ -12,11 +12,12 @@ from tetrad.weights.errors import ManualDownloadRequired, WeightsError, WeightsN
 from tetrad.weights.fetch import fetch
 from tetrad.weights.importer import import_dir
 from tetrad.weights.store import (
-    DEFAULT_DIR, DEMO_SUBDIR, Resolved, Verification, cached_sha256, list_status, path_for, resolve, verify_entry,
+    DEFAULT_DIR, DEMO_SUBDIR, Resolved, Verification, cached_sha256, demo_target, list_status, path_for, resolve,
+    verify_entry,
 )
 
 __all__ = [
     "DEFAULT_DIR", "DEMO_SUBDIR", "ManualDownloadRequired", "Resolved", "Verification", "WeightEntry",
-    "WeightsError", "WeightsNotFound", "add_cli", "add_entries", "cached_sha256", "declared_weights", "entries",
-    "fetch", "get_entry", "import_dir", "list_status", "path_for", "resolve", "verify_entry",
+    "WeightsError", "WeightsNotFound", "add_cli", "add_entries", "cached_sha256", "declared_weights", "demo_target",
+    "entries", "fetch", "get_entry", "import_dir", "list_status", "path_for", "resolve", "verify_entry",
 ]

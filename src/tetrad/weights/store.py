@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tetrad.weights.catalog import WeightEntry, get_entry, registry_or_entries
+from tetrad.weights.catalog import WeightEntry, entries, get_entry, registry_or_entries
 from tetrad.weights.errors import WeightsError, WeightsNotFound
 
 log = logging.getLogger(__name__)
@@ -219,6 +219,20 @@ def list_status(
 
 
 # --------------------------------------------------------------------------------------------------- resolve
+
+
+def demo_target(name: str, weights_dir: Path | str = DEFAULT_DIR) -> Path | None:
+    """Where a demo-random stand-in for entry `name` should be written, with its folder made; None when `name` is
+    no entry (a user's own path), a real file is present (or broken: never hidden behind a demo), or the demo
+    file exists already."""
+    entry = entries().get(name)
+    if entry is None or verify_entry(entry, weights_dir).status != "missing":
+        return None
+    target = path_for(entry, weights_dir, demo=True)
+    if target.exists():
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def _how_to_get(entry: WeightEntry, weights_dir: Path | str) -> str:
