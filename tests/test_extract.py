@@ -15,7 +15,7 @@ import yaml
 
 from tetrad import schemas
 from tetrad.datasets import build_manifest
-from tetrad.stages.extract import extract
+from tetrad.stages.extract import extract, shard_bounds, shard_name, with_sizes
 from tetrad.io import read_table, write_table
 from tetrad.params import DatasetParams, ExtractParams, FramesExtractParams
 
@@ -123,3 +123,22 @@ def test_killed_extract_resumes_to_the_same_result(manifest, tmp_path):
     a, b = _read_cache(killed), _read_cache(clean)
     for kind in a:
         pd.testing.assert_frame_equal(a[kind], b[kind])
+
+
+def test_shards_are_cut_by_source_bytes_and_count():
+    sizes = pd.DataFrame({"bytes": [100, 100, 300, 50, 50, 50, 2000, 10]})
+    by_bytes = ExtractParams(shard_mb=400 / 2**20, shard_size=64)
+    # 100+100 (+300 > 400) | 300+50+50 (+50 > 400) | 50 (+2000) | 2000 alone | 10
+    assert shard_bounds(sizes, by_bytes) == [(0, 2), (2, 5), (5, 6), (6, 7), (7, 8)]
+    by_count = ExtractParams(shard_mb=1e6, shard_size=3)
+    assert shard_bounds(sizes, by_count) == [(0, 3), (3, 6), (6, 8)]
+    assert shard_bounds(sizes.iloc[:0], by_count) == []
+
+
+def test_a_file_replaced_by_another_size_makes_a_new_shard(tmp_path):
+    clip = tmp_path / "a.mp4"
+    clip.write_bytes(b"x" * 10)
+    rows = with_sizes(pd.DataFrame({"video_id": ["a"], "path": [str(clip)]}))
+    before = shard_name("audio", PARAMS, 0, rows)
+    clip.write_bytes(b"x" * 11)
+    assert shard_name("audio", PARAMS, 0, with_sizes(rows)) != before

@@ -7,8 +7,10 @@ than the smoothing window), 24 frames (no full clip), and faceless frames mid-vi
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
+from unittest import mock
 
 import av
 import numpy as np
@@ -23,9 +25,15 @@ from tetrad.aggregate.reduce import reduce_units
 from tetrad.stages.detect import cut_units, finalise, score_units
 from tetrad.stages.extract import Assets, extract_video
 from tetrad.layers import create_detector
-from tetrad.media.crops import sbi_crop_window
+from tetrad.media import pixels
+from tetrad.media.crops import box_iou, sbi_crop_window
+from tetrad.media.decode import decode
+from tetrad.media.faces import detect_faces, face_tools, mouth_rows
+from tetrad.media.pictures import PicturePass
+from tetrad.media.recut import recut_faces
 from tetrad.media.meanface import standin_mean_face
 from tetrad.params import ExtractParams, FacesExtractParams, MouthsExtractParams
+from tetrad.schemas import StatusError
 from tests.layers.test_registry import tiny_weights
 
 SIDE = 192
@@ -154,14 +162,15 @@ def test_mouth_gap_is_interpolated_or_aborts(videos, caches, mean_face):
 
 
 @pytest.fixture(scope="module")
-def scored(caches, tmp_path_factory) -> dict[str, pd.DataFrame]:
-    """Video-level SBI and LipForensics results (tiny random models) for every case."""
+def scored(caches, videos, tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """Video-level SBI and LipForensics results (tiny random models) for every case; the SBI crops are cut
+    again from the videos (the faces cache stores boxes by default)."""
     root = tmp_path_factory.mktemp("tiny")
     out = {}
     for name, kind in (("sbi_effb4", "faces"), ("lipforensics_rn18_mstcn", "mouths")):
         detector = create_detector(name, tiny_weights(name, root), "tiny")
         cache = pd.concat([c[kind] for c in caches.values()], ignore_index=True)
-        units, failed = cut_units(detector, cache)
+        units, failed = cut_units(detector, cache, {name: str(path) for name, path in videos.items()})
         rows = failed + score_units(detector, units, 8, tqdm(disable=True))
         table = finalise(rows, list(caches), name)
         out[name] = reduce_units(table, detector.spec.reduce).set_index("video_id")
@@ -185,3 +194,81 @@ def test_sbi_counts_excluded_frames_and_lip_counts_clips(scored):
     assert sbi.loc["some_frames", "n_skipped"] == 4 and sbi.loc["some_frames", "n_units"] == 4
     assert sbi.loc["two_faces", "n_units"] == 16
     assert lip.loc["face", "n_units"] == 1 and lip.loc["gap_mid", "n_units"] == 1
+
+
+# ------------------------------------------------------------------ streaming, stored boxes, fast mode (issue 11)
+
+RAW_CROPS = ExtractParams(kinds=["faces", "mouths"], faces=FacesExtractParams(n_frames=8, store="crops"),
+                          encoding="raw")
+
+
+def _images(table: pd.DataFrame) -> list[bytes]:
+    ok = table[table["status"] == "ok"].sort_values(["frame_idx", "face_idx"])
+    return [pixels.decode(b, (h, w, c), e).tobytes()
+            for b, h, w, c, e in zip(ok["image"], ok["height"], ok["width"], ok["channels"], ok["encoding"])]
+
+
+@pytest.mark.parametrize("name", ["face", "two_faces", "edge"])
+def test_faces_recut_from_the_video_equal_the_stored_crops(videos, caches, mean_face, name):
+    stored = _extract(videos[name], mean_face, RAW_CROPS)["faces"]
+    boxes = caches[name]["faces"]
+    assert boxes.loc[boxes["status"] == "ok", "image"].isna().all()  # the default cache holds no pixels
+    assert _images(recut_faces(boxes, videos[name], name)) == _images(stored)
+
+
+def test_recut_refuses_a_missing_or_changed_video(videos, caches, tmp_path):
+    boxes = caches["face"]["faces"]
+    with pytest.raises(StatusError, match="missing"):
+        recut_faces(boxes, tmp_path / "gone.mp4", "face")
+    with pytest.raises(StatusError, match="fewer frames"):
+        recut_faces(boxes, videos["short10"], "face")
+
+
+def test_streamed_mouths_equal_the_whole_video_path(videos, caches, mean_face):
+    """Extract's two streaming passes give the crops of the in-memory path (all frames held, as the bench's plan)."""
+    path = videos["gap_mid"]
+    frames = decode(path, None, lambda n: list(range(n))).frames
+    tools = face_tools(PARAMS.face, True)
+    held = mouth_rows("gap_mid", frames, detect_faces(frames, tools), tools, mean_face, PARAMS)
+    streamed = caches["gap_mid"]["mouths"]
+    assert _images(pd.DataFrame(held)) == _images(streamed)
+    assert np.array_equal(np.stack(pd.DataFrame(held)["landmarks"]), np.stack(streamed["landmarks"]))
+
+
+def test_a_worker_holds_one_detector_batch_of_frames(videos, mean_face):
+    small = dataclasses.replace(PARAMS, face=dataclasses.replace(PARAMS.face, batch_megapixels=0.1))
+    seen = []
+
+    class Watched(PicturePass):
+        def flush(self) -> None:
+            seen.append(len(self._batch))
+            super().flush()
+
+    row = {"video_id": "face", "path": str(videos["face"]), "status": "ok", "error": None}
+    with mock.patch("tetrad.stages.extract.PicturePass", Watched):
+        out = extract_video(row, small.kinds, small, Assets(mean_face, "test"))
+    assert max(seen) == 3 and len(out["mouths"]) == 30  # 0.1 MP = 2.7 frames of 192x192: a flush at the 3rd
+
+
+def test_fast_mode_detects_a_grid_and_stays_close(videos, caches, mean_face):
+    fast = dataclasses.replace(PARAMS, face=dataclasses.replace(PARAMS.face, mode="fast", fast_stride=5,
+                                                                 fast_height=128))
+    out = _extract(videos["face"], mean_face, fast)
+    mouths, exact = out["mouths"], caches["face"]["mouths"]
+    assert (mouths["status"] == "ok").all() and len(mouths) == len(exact) == 30
+    assert mouths["face_score"].notna().sum() == 7  # frames 0, 5, ..., 25 and the last one
+    diff = np.abs(np.stack([np.frombuffer(b, np.uint8) for b in _images(mouths)]).astype(int)
+                  - np.stack([np.frombuffer(b, np.uint8) for b in _images(exact)]))
+    assert 0 < diff.mean() < 12  # not the exact crops, but the same mouth
+    ious = [box_iou(np.array(a), np.array(b)) for a, b in zip(out["faces"]["box"], caches["face"]["faces"]["box"])]
+    assert min(ious) > 0.8
+
+
+def test_a_face_detector_failure_fails_the_face_kinds_of_that_video_only(videos, mean_face):
+    params = dataclasses.replace(PARAMS, kinds=["frames", "faces", "mouths"])
+    row = {"video_id": "face", "path": str(videos["face"]), "status": "ok", "error": None}
+    with mock.patch("tetrad.media.pictures.detect_faces", side_effect=RuntimeError("CUDA out of memory")):
+        out = extract_video(row, params.kinds, params, Assets(mean_face, "test"))
+    assert [r["status"] for r in out["faces"]] == [r["status"] for r in out["mouths"]] == ["error"]
+    assert "out of memory" in out["mouths"][0]["error"] and out["faces"][0]["video_id"] == "face"
+    assert {r["status"] for r in out["frames"]} == {"ok"}

@@ -23,6 +23,9 @@ class ConfigError(ValueError):
     """A config key is unknown, missing or has a bad value; the message names the key."""
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")  # layer.<layer>.precision
+
+
 @dataclass(frozen=True)
 class DatasetParams:
     name: str = "mini"  # names the data/<name>/ and reports/<name>/ folders; equals its key in `datasets`
@@ -57,6 +60,13 @@ class FaceParams:
     min_score: float = 0.7  # faces below this detector confidence are dropped (RetinaFace's SBI threshold)
     landmarks: str = "dlib68"  # registered 68-point landmarker (mouth alignment)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # exact: the detector on every frame a kind needs, at full resolution (upstream's protocol, parity-tested).
+    # fast: the detector on every `fast_stride`-th mouth frame and on the SBI frames, at `fast_height` rows;
+    # landmarks interpolated between those frames; mouths warped with OpenCV. `make bench` reports the agreement.
+    mode: str = "exact"
+    fast_stride: int = 5
+    fast_height: int = 360
+    batch_megapixels: float = 4.0  # frames are detected in batches of at most this many pixels (memory bound)
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,9 @@ class FacesExtractParams:
     n_frames: int = 32  # linspace(0, N-1, n_frames), SBI's default
     size: int = 380  # EfficientNet-B4 input
     min_area_ratio: float = 0.5  # keep faces with box area >= ratio x the largest in the frame
+    # crops: the crops in the cache (extract.encoding) | boxes: boxes only, the detect stage cuts the crops from
+    # the source video again (bit-identical; ~45x fewer bytes for this kind, the video must stay readable)
+    store: str = "boxes"
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,7 @@ class MouthsExtractParams:
     crop_size: int = 96
     missing: str = "interpolate"  # interpolate | abort: frames without a face (see README, "Mouth crops")
     max_missing: float = 0.5  # with `interpolate`: a video with a larger share of faceless frames is no_face
-    max_frames: int | None = None  # only the first N frames (memory: frames are held while a video is cut)
+    max_frames: int | None = None  # only the first N frames (a time cap for quick runs; the protocol is all)
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,9 @@ class ExtractParams:
     faces: FacesExtractParams = field(default_factory=FacesExtractParams)
     mouths: MouthsExtractParams = field(default_factory=MouthsExtractParams)
     face: FaceParams = field(default_factory=FaceParams)  # conf/face/, shared by `faces` and `mouths`
-    shard_size: int = 8  # videos per Parquet shard: the unit of resume
+    encoding: str = "png"  # png (lossless, ~2.5x smaller) | raw: how crops are stored in the cache
+    shard_mb: float = 256.0  # a Parquet shard (the unit of resume) holds videos of at most this many MB...
+    shard_size: int = 64  # ...and at most this many videos
     workers: int = 2  # decoding processes
 
 
@@ -102,6 +117,12 @@ class LayerParams:
     batch_size: int = 8
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     options: dict[str, Any] = field(default_factory=dict)  # detector-specific, checked by its Options class
+    # The detect engine (docs/architecture.md, "Detect engine"); the defaults give upstream's exact fp32 scores.
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast on the forward; fp16 needs CUDA)
+    tf32: bool = False  # TF32 matmuls and convolutions on CUDA: faster, no longer exact fp32
+    channels_last: bool = False  # NHWC model and 4-D inputs: faster convolutions on GPU (CNNs only)
+    compile: bool = False  # torch.compile the forward: pays a compile at start, for long runs
+    prefetch: int = 2  # batches the loader thread prepares ahead of the forward
 
 
 @dataclass(frozen=True)
@@ -150,7 +171,11 @@ _CHOICES = {
     "extract.frames.mode": ("resize_crop", "center_crop"),
     "aggregate.missing": ("abstain", "impute", "drop"),
     "extract.kinds": KINDS,
+    "layer.*.precision": PRECISIONS,  # `*`: any one key segment, here the layer
     "extract.mouths.missing": ("interpolate", "abort"),
+    "extract.face.mode": ("exact", "fast"),
+    "extract.encoding": ("png", "raw"),
+    "extract.faces.store": ("crops", "boxes"),
 }
 
 
@@ -193,9 +218,20 @@ def _scalar(tp: Any, value: Any, key: str) -> Any:
         value = float(value)
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
-    if key in _CHOICES and value not in _CHOICES[key]:
-        raise ConfigError(f"{key}: {value!r} is not one of {_CHOICES[key]}")
+    choices = _choices(key)
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{key}: {value!r} is not one of {choices}")
     return value
+
+
+def _choices(key: str) -> tuple[str, ...] | None:
+    """The allowed values of `key`, matching `_CHOICES` patterns segment by segment (`*` is any one segment)."""
+    parts = key.split(".")
+    for pattern, choices in _CHOICES.items():
+        segments = pattern.split(".")
+        if len(segments) == len(parts) and all(s in ("*", k) for s, k in zip(segments, parts)):
+            return choices
+    return None
 
 
 def _join(prefix: str, name: str) -> str:
@@ -218,6 +254,9 @@ def validate(params: Params) -> Params:
         if layer.input not in params.extract.kinds:
             raise ConfigError(f"layer.{name}.input: {layer.input!r} is not extracted (extract.kinds: "
                               f"{params.extract.kinds})")
+        if layer.batch_size < 1 or layer.prefetch < 1:
+            raise ConfigError(f"layer.{name}: batch_size and prefetch must be at least 1 (got {layer.batch_size}, "
+                              f"{layer.prefetch})")
     if not 0.0 <= params.aggregate.threshold <= 1.0:
         raise ConfigError(f"aggregate.threshold: {params.aggregate.threshold} is outside [0, 1]")
     if not 0.0 <= params.aggregate.fail_fast <= 1.0:

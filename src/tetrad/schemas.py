@@ -80,7 +80,8 @@ FRAMES = pa.schema(
         pa.field("landmarks", pa.list_(pa.float32())),  # flattened (x, y): 5 points (faces), 68 points (mouths)
         pa.field("face_score", pa.float32()),  # detector confidence; null on whole frames and interpolated frames
         pa.field("face_detector", pa.string()),  # which detector (+ landmarker) produced box and landmarks
-        pa.field("image", pa.binary()),  # raw uint8 HWC pixels
+        pa.field("image", pa.binary()),  # uint8 HWC pixels, stored as `encoding` says
+        pa.field("encoding", pa.string()),  # raw | png (tetrad.media.pixels); null on status-only rows
         pa.field("height", pa.int16()),
         pa.field("width", pa.int16()),
         pa.field("channels", pa.int8()),

@@ -30,6 +30,7 @@ from torch import nn
 from tetrad.layers.base import Detector, DetectorSpec, Unit, load_checkpoint, load_strict
 from tetrad.layers.calibrate import calibrate_head, fit_batchnorm, probe_images
 from tetrad.layers.registry import register_detector
+from tetrad.media import pixels
 from tetrad.params import ConfigError, build
 from tetrad.schemas import StatusError
 from tetrad.weights.catalog import WeightEntry
@@ -207,8 +208,9 @@ def mouth_clips(video_id: str, rows: pd.DataFrame, clip_frames: int, max_frames:
     idx = ok["frame_idx"].to_numpy()
     if not np.array_equal(idx, np.arange(idx[0], idx[0] + n)):
         raise StatusError("error", f"{video_id}: mouth frames are not consecutive in the cache")
-    frames = np.stack([np.frombuffer(b, np.uint8).reshape(int(h), int(w)) for b, h, w in
-                       zip(ok["image"], ok["height"], ok["width"])])
+    encodings = ok["encoding"] if "encoding" in ok else [None] * n
+    frames = np.stack([pixels.decode(b, (int(h), int(w), 1), e)[..., 0] for b, h, w, e in
+                       zip(ok["image"], ok["height"], ok["width"], encodings)])
     pts = ok["pts_s"].to_numpy()
     return [Unit(video_id, c, float(pts[s]), float(pts[s + clip_frames - 1]), frames[s:s + clip_frames],
                  frame_idx=int(idx[s])) for c, s in enumerate(range(0, n - clip_frames + 1, clip_frames))]

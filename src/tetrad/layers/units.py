@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from tetrad.layers.base import Unit
+from tetrad.media import pixels
 from tetrad.schemas import StatusError
 
 
@@ -36,7 +37,7 @@ def image_units(video_id: str, rows: pd.DataFrame) -> list[Unit]:
     units = []
     for i, row in enumerate(ok.itertuples(index=False)):
         shape = (int(row.height), int(row.width), int(row.channels))
-        image = np.frombuffer(row.image, dtype=np.uint8).reshape(shape)
+        image = pixels.decode(row.image, shape, getattr(row, "encoding", None))
         units.append(Unit(video_id, i, float(row.pts_s), float(row.pts_s), image, frame_idx=int(row.frame_idx)))
     if not units:
         raise StatusError("error", f"{video_id}: no decoded images in the cache")

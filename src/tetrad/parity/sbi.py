@@ -38,9 +38,10 @@ from tetrad.faces import Face, create_face_detector
 from tetrad.io import file_sha256
 from tetrad.layers import create_detector, detector_class
 from tetrad.layers.sbi import VARIANTS, SBIDetector
+from tetrad.media import pixels
 from tetrad.media.decode import frame_indices
 from tetrad.media.faces import FaceTools, detect_faces, face_rows
-from tetrad.params import ExtractParams, FaceParams
+from tetrad.params import ExtractParams, FaceParams, FacesExtractParams
 from tetrad.parity.common import (FileCheck, check_files, decode_rgb, files_lines, load_file_module, load_patch,
                                   max_abs, publish, quiet, upstream_commit)
 from tetrad.weights import get_entry, verify_entry
@@ -283,7 +284,8 @@ def our_rows(video: Path, frames: list[np.ndarray], fps: float, picked: list[int
              faces: dict[int, list[Face]]) -> pd.DataFrame:
     """Our `faces` cache rows for the sampled frames (ok rows and no_face rows)."""
     sampled = [(i, i / fps, frames[i]) for i in picked]
-    return pd.DataFrame(face_rows(video.stem, sampled, faces, ExtractParams(), "mtcnn"))
+    params = ExtractParams(faces=FacesExtractParams(store="crops"))  # the crops themselves, to compare
+    return pd.DataFrame(face_rows(video.stem, sampled, faces, params, "mtcnn"))
 
 
 def compare_crops(up: Upstream, video: Path, n_frames: int, tmp: Path) -> VideoCrops:
@@ -296,8 +298,8 @@ def compare_crops(up: Upstream, video: Path, n_frames: int, tmp: Path) -> VideoC
     crops, idx, reader = upstream_crops(up, video, frames, fps, n_frames, stub, tmp)
     rows = our_rows(video, frames, fps, picked, faces)
     ok = rows[rows["status"] == "ok"]
-    ours = [np.frombuffer(b, np.uint8).reshape(int(h), int(w), int(c)).transpose(2, 0, 1)
-            for b, h, w, c in zip(ok["image"], ok["height"], ok["width"], ok["channels"])]
+    ours = [pixels.decode(b, (int(h), int(w), int(c)), e).transpose(2, 0, 1)
+            for b, h, w, c, e in zip(ok["image"], ok["height"], ok["width"], ok["channels"], ok["encoding"])]
     same = len(ours) == len(crops)
     diff = max((max_abs(a, b) for a, b in zip(ours, crops)), default=0.0) if same else float("inf")
     n_diff = sum(int((a != b).sum()) for a, b in zip(ours, crops)) if same else -1

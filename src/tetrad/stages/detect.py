@@ -1,14 +1,23 @@
 """Stage `detect@<dataset>-<layer>`: one detector over a dataset's cache -> data/<dataset>/scores/<layer>.parquet
 (every cached unit scored batch by batch, every manifest video kept) and <layer>.json (what ran: detector,
-weights provenance, device, which crops it read)."""
+weights provenance, device, which crops it read, the engine's settings and timings).
+
+The engine (docs/architecture.md, "Detect engine"): a loader thread reads the shards in order, cuts units, pools
+them by shape across shards and videos, preprocesses each full batch on the CPU (pinned when the device is CUDA)
+and queues up to `layer.<layer>.prefetch` of them; the main thread moves each batch to the device and runs the
+forward with the layer's precision, TF32, channels_last and compile options."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import queue
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +36,19 @@ from tetrad.layers.checkpoints import (
     resolve_layer_weights,
     write_demo_weights,
 )
-from tetrad.params import Params, load_params
+from tetrad.media.recut import needs_video, recut_faces
+from tetrad.params import ConfigError, LayerParams, Params, load_params
 from tetrad.paths import Paths
 from tetrad.schemas import StatusError
 from tetrad.stages import stage_arguments
 
 log = logging.getLogger(__name__)
+
+AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # layer.<layer>.precision -> dtype
+# Units of rare shapes (audio clips shorter than one window: each its own length) wait in the pool for a full
+# batch; past this many batches' worth of pending units the oldest shape goes out as a partial batch, so memory
+# stays bounded however many one-off shapes a dataset has.
+MAX_PENDING_BATCHES = 4
 
 
 def status_score(video_id: str, detector: str, status: str, error: str | None) -> dict:
@@ -41,8 +57,10 @@ def status_score(video_id: str, detector: str, status: str, error: str | None) -
             "status": status, "error": error}
 
 
-def cut_units(detector: Detector, cache: pd.DataFrame) -> tuple[list[Unit], list[dict]]:
-    """Units of every video in a cache shard, and status rows for the videos that have none."""
+def cut_units(detector: Detector, cache: pd.DataFrame,
+              sources: Mapping[str, str] | None = None) -> tuple[list[Unit], list[dict]]:
+    """Units of every video in a cache shard, and status rows for the videos that have none. Face rows stored
+    as boxes (extract.faces.store=boxes) get their crops cut again from the video at `sources[video_id]`."""
     name = detector.spec.name
     units: list[Unit] = []
     failed: list[dict] = []
@@ -52,6 +70,8 @@ def cut_units(detector: Detector, cache: pd.DataFrame) -> tuple[list[Unit], list
             failed.append(status_score(str(vid), name, first["status"], first["error"]))
             continue
         try:
+            if needs_video(rows):
+                rows = recut_faces(rows, (sources or {}).get(str(vid)), str(vid))
             made = detector.make_units(rows)
         except StatusError as exc:
             log.info("%s", exc)
@@ -70,6 +90,192 @@ def skipped_frames(video_id: str, detector: str, rows: pd.DataFrame, first_idx: 
              "frame_idx": int(r.frame_idx)} for i, r in enumerate(bad.itertuples(index=False))]
 
 
+# ------------------------------------------------------------------------------------------ loader (its thread)
+
+
+@dataclass
+class Loaded:
+    """What the loader hands the main thread: a preprocessed batch, or a shard's status rows and unit count."""
+
+    units: list[Unit] = field(default_factory=list)
+    x: torch.Tensor | None = None  # the batch's model input, on the CPU (pinned when the device is CUDA)
+    prep_s: float = 0.0  # its preprocess time: part of its units' compute_s, as when detect was synchronous
+    error: str | None = None  # why preprocess failed: its units become error rows
+    rows: list[dict] = field(default_factory=list)  # a shard's status rows (failed videos, skipped frames)
+    cut: int = 0  # units cut from a shard: grows the progress bar's total
+
+
+def prepare(detector: Detector, units: list[Unit], pin: bool) -> Loaded:
+    """Preprocess one batch; a RuntimeError / ValueError fails its units only, as a failed forward does."""
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            x = detector.preprocess(units)
+            x = x.pin_memory() if pin else x  # page-locked, so the main thread's copy is asynchronous
+    except (RuntimeError, ValueError) as exc:
+        return Loaded(units=units, error=f"{type(exc).__name__}: {exc}")
+    return Loaded(units=units, x=x, prep_s=time.perf_counter() - start)
+
+
+def load_batches(detector: Detector, shards: list[Path], batch_size: int, pin: bool,
+                 sources: Mapping[str, str] | None = None) -> Iterator[Loaded]:
+    """Shards in order -> each shard's status rows, then batches of equal-shape units (so no input is padded).
+    Units are pooled across shards and videos, so batches stay full; what is left is flushed at the end."""
+    schema = schema_for(detector.spec.input_kind)
+    pool: dict[tuple, list[Unit]] = {}
+    for shard in shards:
+        units, failed = cut_units(detector, read_table(shard, schema), sources)
+        yield Loaded(rows=failed, cut=len(units))
+        for unit in units:
+            pool.setdefault(unit.data.shape, []).append(unit)
+            for group in _ready(pool, unit.data.shape, batch_size):
+                yield prepare(detector, group, pin)
+    for group in pool.values():
+        yield prepare(detector, group, pin)
+
+
+def _ready(pool: dict[tuple, list[Unit]], shape: tuple, batch_size: int) -> list[list[Unit]]:
+    """The groups to batch now: `shape`'s when full, and the oldest ones while the pool holds too many units."""
+    ready = [pool.pop(shape)] if len(pool[shape]) >= batch_size else []
+    while sum(map(len, pool.values())) > MAX_PENDING_BATCHES * batch_size:
+        ready.append(pool.pop(next(iter(pool))))
+    return ready
+
+
+_DONE = object()  # the loader's last item after a clean run
+
+
+@contextlib.contextmanager
+def prefetched(detector: Detector, shards: list[Path], batch_size: int, prefetch: int,
+               pin: bool, sources: Mapping[str, str] | None = None) -> Iterator[Iterator[Loaded]]:
+    """`load_batches` run ahead in a loader thread, at most `prefetch` items queued. The thread's exception is
+    re-raised in the caller's thread; the thread has ended when the block exits, however it exits (a clean
+    run, an exception in either thread, KeyboardInterrupt)."""
+    out: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+    items = load_batches(detector, shards, batch_size, pin, sources)
+    thread = threading.Thread(target=_load, args=(items, out, stop), name=f"detect-loader-{detector.spec.name}",
+                              daemon=True)
+    thread.start()
+    try:
+        yield _drain(out)
+    finally:
+        stop.set()  # a loader blocked on the full queue gives up within its put timeout
+        thread.join()
+
+
+def _load(items: Iterator[Loaded], out: queue.Queue, stop: threading.Event) -> None:
+    try:
+        for item in items:
+            if not _put(out, item, stop):
+                return
+        _put(out, _DONE, stop)
+    except BaseException as exc:  # noqa: BLE001 - every failure goes to the main thread, which re-raises it
+        _put(out, exc, stop)
+
+
+def _put(out: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Queue `item` unless the consumer has stopped; False when it has."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _drain(out: queue.Queue) -> Iterator[Loaded]:
+    while (item := out.get()) is not _DONE:
+        if isinstance(item, BaseException):
+            raise item  # the loader's own exception: its type, message and traceback
+        yield item
+
+
+# ------------------------------------------------------------------------------------- forward (main thread)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How a layer's forward runs (LayerParams' engine keys), on the detector's device."""
+
+    device: torch.device
+    autocast: torch.dtype | None  # None: plain fp32, exact
+    channels_last: bool
+    score: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]  # detector.score, maybe compiled
+
+    @property
+    def pin(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def make_engine(detector: Detector, cfg: LayerParams) -> Engine:
+    """Apply a layer's engine options to its detector (memory format, compile) and say how to run it."""
+    device = next(detector.parameters()).device
+    if cfg.precision == "fp16" and device.type != "cuda":
+        # CPU fp16 kernels are mostly slow emulation; a silent fallback would record a precision that never ran
+        raise ConfigError(f"layer.{detector.spec.layer}.precision: fp16 needs a CUDA device, the detector runs on "
+                          f"{device}; use bf16 (or fp32) on the CPU")
+    if cfg.channels_last:
+        detector.to(memory_format=torch.channels_last)  # only 4-D weights (convolutions) change layout
+    score = torch.compile(detector.score) if cfg.compile else detector.score
+    return Engine(device, AUTOCAST[cfg.precision], cfg.channels_last, score)
+
+
+@contextlib.contextmanager
+def tf32_policy(enabled: bool) -> Iterator[None]:
+    """TF32 for matmuls and convolutions, set explicitly for the run (torch's own defaults differ: cuDNN on,
+    matmul off), then restored, since tests and tools score in-process."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def score_batch(detector: str, engine: Engine, batch: Loaded) -> tuple[list[dict], float]:
+    """Rows of one prepared batch, and its forward time (transfer, forward, read-back)."""
+    if batch.error is not None:
+        return _failed(detector, batch.units, batch.error), 0.0
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode(), _autocast(engine):
+            logits, upstream = engine.score(_to_device(engine, batch.x))
+        logits = logits.float().cpu()
+        upstream = upstream.float().cpu().tolist() if upstream is not None else [None] * len(batch.units)
+    except (RuntimeError, ValueError) as exc:
+        return _failed(detector, batch.units, f"{type(exc).__name__}: {exc}"), time.perf_counter() - start
+    forward_s = time.perf_counter() - start
+    per_unit = (batch.prep_s + forward_s) / len(batch.units)
+    return [_unit_row(detector, u, float(lg), up, per_unit)
+            for u, lg, up in zip(batch.units, logits, upstream)], forward_s
+
+
+def _to_device(engine: Engine, x: torch.Tensor) -> torch.Tensor:
+    fmt = torch.channels_last if engine.channels_last and x.dim() == 4 else torch.preserve_format
+    return x.to(engine.device, non_blocking=True, memory_format=fmt)
+
+
+def _autocast(engine: Engine) -> contextlib.AbstractContextManager:
+    if engine.autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=engine.device.type, dtype=engine.autocast)
+
+
+def _failed(detector: str, units: list[Unit], error: str) -> list[dict]:
+    log.error("%s: batch of %d units failed: %s", detector, len(units), error)
+    return [status_score(u.video_id, detector, schemas.ERROR, f"{u.video_id}: model failed ({error})")
+            for u in units]
+
+
+def _unit_row(detector: str, unit: Unit, logit: float, upstream: float | None, compute_s: float) -> dict:
+    return {"video_id": unit.video_id, "unit_idx": unit.unit_idx, "frame_idx": unit.frame_idx, "detector": detector,
+            "logit": logit, "p_fake": float(torch.sigmoid(torch.tensor(logit))), "upstream_score": upstream,
+            "t_start_s": unit.t_start_s, "t_end_s": unit.t_end_s, "compute_s": compute_s, "status": schemas.OK,
+            "error": None}
+
+
 def batches(units: list[Unit], batch_size: int) -> Iterable[list[Unit]]:
     """Batches of equal-shape units, so no input is ever padded."""
     by_shape: dict[tuple, list[Unit]] = defaultdict(list)
@@ -81,32 +287,16 @@ def batches(units: list[Unit], batch_size: int) -> Iterable[list[Unit]]:
 
 
 def score_units(detector: Detector, units: list[Unit], batch_size: int, bar: tqdm) -> list[dict]:
-    device = next(detector.parameters()).device
+    """Score units in the caller's thread, fp32 (tests and tools; the stage runs `score_cache`)."""
+    engine = make_engine(detector, LayerParams())
     rows: list[dict] = []
     for batch in batches(units, batch_size):
-        start = time.perf_counter()
-        try:
-            with torch.inference_mode():
-                logits, upstream = detector.score(detector.preprocess(batch).to(device))
-            logits = logits.float().cpu()
-            upstream = upstream.float().cpu().tolist() if upstream is not None else [None] * len(batch)
-        except (RuntimeError, ValueError) as exc:
-            log.error("%s: batch of %d units failed: %s", detector.spec.name, len(batch), exc)
-            rows += [status_score(u.video_id, detector.spec.name, schemas.ERROR,
-                                  f"{u.video_id}: model failed ({type(exc).__name__}: {exc})") for u in batch]
-            continue
-        per_unit = (time.perf_counter() - start) / len(batch)
-        rows += [_unit_row(detector.spec.name, u, float(l), up, per_unit)
-                 for u, l, up in zip(batch, logits, upstream)]
+        rows += score_batch(detector.spec.name, engine, prepare(detector, batch, engine.pin))[0]
         bar.update(len(batch))
     return rows
 
 
-def _unit_row(detector: str, unit: Unit, logit: float, upstream: float | None, compute_s: float) -> dict:
-    return {"video_id": unit.video_id, "unit_idx": unit.unit_idx, "frame_idx": unit.frame_idx, "detector": detector,
-            "logit": logit, "p_fake": float(torch.sigmoid(torch.tensor(logit))), "upstream_score": upstream,
-            "t_start_s": unit.t_start_s, "t_end_s": unit.t_end_s, "compute_s": compute_s, "status": schemas.OK,
-            "error": None}
+# ---------------------------------------------------------------------------------------------------- stage
 
 
 def finalise(rows: list[dict], manifest_ids: Iterable[str], detector: str) -> pd.DataFrame:
@@ -121,20 +311,46 @@ def finalise(rows: list[dict], manifest_ids: Iterable[str], detector: str) -> pd
     return table.sort_values(["video_id", "unit_idx"], ignore_index=True)
 
 
-def score_cache(detector: Detector, manifest: pd.DataFrame, shards: list[Path], batch_size: int) -> pd.DataFrame:
-    """Score a whole cache shard by shard (memory stays bounded by one shard)."""
+def score_cache(detector: Detector, manifest: pd.DataFrame, shards: list[Path],
+                cfg: LayerParams) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Score a whole cache with the prefetching engine; returns the scores and the run's timings. Memory stays
+    bounded: one shard being cut, `prefetch` queued batches and the pool of pending units."""
     name = detector.spec.name
+    engine = make_engine(detector, cfg)
     rows: list[dict] = []
-    bar = tqdm(desc=f"detect {name}", unit="unit")
-    for shard in shards:
-        cache = read_table(shard, schema_for(detector.spec.input_kind))
-        units, failed = cut_units(detector, cache)
-        rows += failed
-        bar.total = (bar.total or 0) + len(units)
-        rows += score_units(detector, units, batch_size, bar)
+    timing: dict[str, Any] = {"wall_s": 0.0, "forward_s": 0.0, "units": 0}
+    # The total grows as the loader cuts shards (units per shard are only known once cut), so it runs a little
+    # ahead of the bar, by what is queued.
+    bar = tqdm(desc=f"detect {name}", unit="unit", total=0)
+    if engine.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(engine.device)
+    start = time.perf_counter()
+    # face crops stored as boxes are cut again from these files
+    sources = dict(zip(manifest["video_id"], manifest["path"])) if "path" in manifest else {}
+    with tf32_policy(cfg.tf32), prefetched(detector, shards, cfg.batch_size, cfg.prefetch, engine.pin,
+                                           sources) as items:
+        for item in items:
+            rows += item.rows
+            if item.cut:
+                bar.total += item.cut
+                bar.refresh()
+            if item.units:
+                scored, forward_s = score_batch(name, engine, item)
+                rows += scored
+                timing["forward_s"] += forward_s
+                timing["units"] += len(item.units)
+                bar.update(len(item.units))
+    timing["wall_s"] = time.perf_counter() - start
     bar.close()
     log.info("%s: read %d cache shards for %d manifest videos", name, len(shards), len(manifest))
-    return finalise(rows, manifest["video_id"], name)
+    return finalise(rows, manifest["video_id"], name), {**timing, **_throughput(timing, engine.device)}
+
+
+def _throughput(timing: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    out: dict[str, Any] = {"units_per_s": timing["units"] / timing["wall_s"] if timing["wall_s"] > 0 else None}
+    if device.type == "cuda":
+        out["gpu_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
 
 
 def schema_for(kind: str) -> pa.Schema:
@@ -151,14 +367,16 @@ def run(params: Params, dataset: str, layer: str, root: Path = Path(".")) -> pd.
     if cfg.input not in inputs:
         raise SystemExit(f"layer.{layer}.input: {cfg.detector} reads {inputs}, not {cfg.input!r}")
     weights = resolve_layer_weights(cfg, params)
+    start = time.perf_counter()
     detector = create_detector(cfg.detector, weights.paths, cfg.variant, cfg.options, cfg.device)
+    load_s = time.perf_counter() - start
     if weights.provenance == "demo-random":
         log.warning("layer %s runs DEMO-RANDOM weights: its scores mean nothing", layer)
     manifest = read_table(paths.manifest, schemas.MANIFEST)
     shards = sorted(paths.cache(cfg.input).glob("part-*.parquet"))
-    scores = score_cache(detector, manifest, shards, cfg.batch_size)
+    scores, timing = score_cache(detector, manifest, shards, cfg)
     out = write_table(scores, paths.scores(layer), schemas.SCORES)
-    info = run_info(detector, weights, cfg.device)
+    info = run_info(detector, weights, cfg, {"load_s": load_s, **timing})
     made_by = paths.provenance(cfg.input)  # face kinds: which detector / mean face cut the crops
     info["input"] = {"kind": cfg.input, **(json.loads(made_by.read_text()) if made_by.is_file() else {})}
     write_json(info, paths.score_info(layer))
@@ -167,14 +385,18 @@ def run(params: Params, dataset: str, layer: str, root: Path = Path(".")) -> pd.
     return scores
 
 
-def run_info(detector: Detector, weights: LayerWeights, device: str) -> dict[str, Any]:
-    """What the aggregate stage needs to know about a detect run: detector, weights provenance, device."""
+def run_info(detector: Detector, weights: LayerWeights, cfg: LayerParams, timing: dict[str, Any]) -> dict[str, Any]:
+    """What the aggregate stage needs to know about a detect run (detector, weights provenance, device), and how
+    it ran: the engine's settings and its timings (load_s, wall_s, forward_s, units, units_per_s, gpu_peak_mib)."""
     spec = detector.spec
+    engine = {"precision": cfg.precision, "tf32": cfg.tf32, "channels_last": cfg.channels_last,
+              "compile": cfg.compile, "batch_size": cfg.batch_size, "prefetch": cfg.prefetch}
     return {"detector": spec.name, "layer": spec.layer, "reduce": spec.reduce, "label": spec.label,
             "upstream": spec.upstream, "weights": weights.provenance,
             "weights_sources": weights.sources, "weights_sha256": weights.sha256,
             "weights_paths": {k: str(v) for k, v in weights.paths.items()},
-            "device": str(next(detector.parameters()).device), "device_requested": device}
+            "device": str(next(detector.parameters()).device), "device_requested": cfg.device,
+            "engine": engine, "timing": timing}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,13 +22,13 @@ from tetrad import schemas
 from tetrad.env import setup
 from tetrad.io import read_table, stable_hash, write_json, write_table
 from tetrad.media.decode import Decoded, decode, frame_indices
-from tetrad.media.faces import detect_faces, face_rows, face_tools, mouth_rows
-from tetrad.media.frames import semantic_crop
+from tetrad.media.faces import face_tools
 from tetrad.media.meanface import (
     load_mean_face,
     resolve_mean_face,
     write_demo_mean_face,
 )
+from tetrad.media.pictures import PicturePass, mouth_rows_streamed
 from tetrad.params import ExtractParams, Params, load_params
 from tetrad.paths import PROVENANCE, Paths
 from tetrad.schemas import FACE_KINDS, KINDS, StatusError
@@ -61,7 +61,9 @@ def provenance(kind: str, params: ExtractParams, mean_face_source: str | None) -
 
 def kind_key(kind: str, params: ExtractParams, assets: Assets = Assets()) -> dict[str, Any]:
     """The parameters a kind's cache depends on: a change makes a different cache, never a stale reuse."""
-    key = {"kind": kind, "schema_version": 2, **asdict(getattr(params, kind))}
+    key = {"kind": kind, "schema_version": 3, **asdict(getattr(params, kind))}
+    if kind != "audio":
+        key["encoding"] = params.encoding
     if kind in FACE_KINDS:
         key["face"] = asdict(params.face)
     if kind == "mouths":
@@ -69,17 +71,43 @@ def kind_key(kind: str, params: ExtractParams, assets: Assets = Assets()) -> dic
     return key
 
 
+def shard_bounds(manifest: pd.DataFrame, params: ExtractParams) -> list[tuple[int, int]]:
+    """[start, stop) row ranges of the shards: consecutive videos up to `shard_mb` of source media (a proxy for
+    the cache bytes, known before anything is decoded) and at most `shard_size` videos. A video larger than
+    the limit is a shard of its own."""
+    limit = params.shard_mb * 2**20
+    bounds, start, total = [], 0, 0
+    for i, size in enumerate(manifest["bytes"]):
+        if i > start and (total + size > limit or i - start >= params.shard_size):
+            bounds.append((start, i))
+            start, total = i, 0
+        total += size
+    return bounds + ([(start, len(manifest))] if start < len(manifest) else [])
+
+
 def shard_name(kind: str, params: ExtractParams, index: int, rows: pd.DataFrame, assets: Assets = Assets()) -> str:
-    ident = [kind_key(kind, params, assets), rows[["video_id", "path"]].to_numpy().tolist()]
+    """Named by the kind's parameters and the shard's videos, paths and file sizes: a re-encoded file (another
+    size) at the same path makes a new shard, never a stale reuse."""
+    ident = [kind_key(kind, params, assets), rows[["video_id", "path", "bytes"]].to_numpy().tolist()]
     return f"part-{index:05d}-{stable_hash(ident)}.parquet"
+
+
+def with_sizes(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The manifest with each file's size in bytes (0 when it cannot be read: extract then reports why)."""
+    def size(path: str) -> int:
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            return 0
+    return manifest.assign(bytes=[size(p) for p in manifest["path"]])
 
 
 def plan_shards(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out_dirs: dict[str, Path],
                 assets: Assets = Assets()) -> list[tuple[pd.DataFrame, dict[str, Path]]]:
     """Each shard with the kinds whose file is not written yet; finished shards are skipped (resume)."""
     plan = []
-    for index, start in enumerate(range(0, len(manifest), params.shard_size)):
-        rows = manifest.iloc[start:start + params.shard_size]
+    for index, (start, stop) in enumerate(shard_bounds(manifest, params)):
+        rows = manifest.iloc[start:stop]
         todo = {k: out_dirs[k] / shard_name(k, params, index, rows, assets) for k in kinds}
         todo = {k: p for k, p in todo.items() if not p.exists()}
         plan.append((rows, todo))
@@ -90,8 +118,8 @@ def remove_stale(kinds: list[str], params: ExtractParams, manifest: pd.DataFrame
                  assets: Assets = Assets()) -> None:
     """Delete shards of an older manifest or parameter set, and temp files of a killed run."""
     for kind in kinds:
-        keep = {shard_name(kind, params, i, manifest.iloc[s:s + params.shard_size], assets)
-                for i, s in enumerate(range(0, len(manifest), params.shard_size))}
+        keep = {shard_name(kind, params, i, manifest.iloc[start:stop], assets)
+                for i, (start, stop) in enumerate(shard_bounds(manifest, params))}
         for path in out_dirs[kind].iterdir():
             if path.name not in keep and path.name != PROVENANCE:
                 log.info("removing stale cache file %s", path)
@@ -109,9 +137,11 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
         out_dirs[kind].mkdir(parents=True, exist_ok=True)
     if "mouths" in kinds and assets.mean_face is None:
         raise ValueError("extract kind 'mouths' needs the mean face (extract.mouths.mean_face)")
+    manifest = with_sizes(manifest)
     remove_stale(kinds, params, manifest, out_dirs, assets)
-    plan = [(rows, todo) for rows, todo in plan_shards(manifest, kinds, params, out_dirs, assets) if todo]
-    done = -(-len(manifest) // params.shard_size) - len(plan)
+    every = plan_shards(manifest, kinds, params, out_dirs, assets)
+    plan = [(rows, todo) for rows, todo in every if todo]
+    done = len(every) - len(plan)
     log.info("extract %s: %d shards to write, %d already done (resumed)", kinds, len(plan), done)
     counts: dict[str, dict[str, int]] = {k: {} for k in kinds}
     bar = tqdm(total=sum(len(rows) for rows, _ in plan), desc="extract", unit="video")
@@ -168,28 +198,53 @@ def _write_kind(table: pd.DataFrame, kind: str, path: Path, counts: dict[str, di
 
 def extract_video(row: dict, kinds: list[str], params: ExtractParams,
                   assets: Assets = Assets()) -> dict[str, list[dict]]:
-    """All requested kinds of one manifest row; failures become status rows, never exceptions."""
+    """All requested kinds of one manifest row; failures become status rows, never exceptions.
+
+    One decode streams the audio and every picked frame through a PicturePass; the mouths, when requested, take
+    a second streaming pass (tetrad.media.pictures)."""
     vid = row["video_id"]
     if row["status"] != schemas.OK:
         return {k: [status_row(k, vid, row["status"], row["error"])] for k in kinds}
     picks = frame_picks(kinds, params)
+    sink: list[PicturePass] = []  # filled once decode() knows the frame count
     try:
         decoded = decode(Path(row["path"]), params.audio.sample_rate if "audio" in kinds else None,
-                         (lambda n: sorted(set().union(*(p(n) for p in picks.values())))) if picks else None)
+                         _union(picks, vid, params, sink) if picks else None,
+                         on_frame=lambda frame: sink[0](frame))
     except StatusError as exc:
         log.warning("%s", exc)
         return {k: [status_row(k, vid, exc.status, str(exc))] for k in kinds}
-    out = {}
-    for kind in kinds:
-        try:
-            out[kind] = _kind_rows(kind, vid, decoded, params, assets, picks)
-        except StatusError as exc:
-            log.info("%s: %s", kind, exc)
-            out[kind] = [status_row(kind, vid, exc.status, str(exc))]
-        except (ValueError, RuntimeError) as exc:  # a model or crop failure stays with this video
-            log.error("%s: %s failed: %s", vid, kind, exc)
-            out[kind] = [status_row(kind, vid, schemas.ERROR, f"{row['path']}: {kind} failed ({exc})")]
-    return out
+    return {kind: _kind_rows(kind, row, decoded, sink[0] if sink else None, assets) for kind in kinds}
+
+
+def _union(picks: dict[str, Callable[[int], list[int]]], vid: str, params: ExtractParams,
+           sink: list[PicturePass]) -> Callable[[int], list[int]]:
+    """decode()'s frame picker: builds the video's PicturePass from its frame count, returns every kind's frames."""
+    def pick(n: int) -> list[int]:
+        chosen = {kind: p(n) for kind, p in picks.items()}
+        tools = face_tools(params.face, "mouths" in picks) if set(picks) & set(FACE_KINDS) else None
+        sink.append(PicturePass(vid, chosen, params, tools))
+        return sorted(set().union(*chosen.values()))
+    return pick
+
+
+def _kind_rows(kind: str, row: dict, decoded: Decoded, pictures: PicturePass | None, assets: Assets) -> list[dict]:
+    vid = row["video_id"]
+    stream = "audio" if kind == "audio" else "video"
+    try:
+        if stream in decoded.errors:
+            raise decoded.errors[stream]
+        if kind == "audio":
+            return [audio_row(vid, decoded.audio, decoded.sample_rate)]
+        if kind == "mouths":
+            return mouth_rows_streamed(Path(row["path"]), pictures, assets.mean_face)
+        return pictures.rows_of(kind)
+    except StatusError as exc:
+        log.info("%s: %s", kind, exc)
+        return [status_row(kind, vid, exc.status, str(exc))]
+    except (ValueError, RuntimeError) as exc:  # a model or crop failure stays with this video
+        log.error("%s: %s failed: %s", vid, kind, exc)
+        return [status_row(kind, vid, schemas.ERROR, f"{row['path']}: {kind} failed ({exc})")]
 
 
 def frame_picks(kinds: list[str], params: ExtractParams) -> dict[str, Callable[[int], list[int]]]:
@@ -205,45 +260,9 @@ def frame_picks(kinds: list[str], params: ExtractParams) -> dict[str, Callable[[
     return picks
 
 
-def _kind_rows(kind: str, vid: str, decoded: Decoded, params: ExtractParams, assets: Assets,
-               picks: dict[str, Callable[[int], list[int]]]) -> list[dict]:
-    stream = "audio" if kind == "audio" else "video"
-    if stream in decoded.errors:
-        err = decoded.errors[stream]
-        return [status_row(kind, vid, err.status, str(err))]
-    if kind == "audio":
-        return [audio_row(vid, decoded.audio, params.audio.sample_rate)]
-    wanted = set(picks[kind](decoded.n_frames))
-    frames = [f for f in decoded.frames if f[0] in wanted]
-    if kind == "frames":
-        fp = params.frames
-        return [frame_row(vid, idx, pts, semantic_crop(rgb, fp.size, fp.mode, fp.resize)) for idx, pts, rgb in frames]
-    faces = _faces_of(decoded, picks, params)
-    if kind == "faces":
-        return face_rows(vid, frames, faces, params, params.face.detector)
-    tools = face_tools(params.face, True)
-    return mouth_rows(vid, frames, faces, tools, assets.mean_face, params)
-
-
-def _faces_of(decoded: Decoded, picks: dict[str, Callable[[int], list[int]]], params: ExtractParams) -> dict:
-    """Face detection once per video over every frame a face kind needs (memoised on the Decoded object)."""
-    if decoded.faces is None:
-        need = set().union(*(picks[k](decoded.n_frames) for k in FACE_KINDS if k in picks))
-        tools = face_tools(params.face, "mouths" in picks)
-        decoded.faces = detect_faces([f for f in decoded.frames if f[0] in need], tools)
-    return decoded.faces
-
-
 def audio_row(vid: str, wave: np.ndarray, sample_rate: int) -> dict:
     return {"video_id": vid, "sample_rate": sample_rate, "num_samples": int(wave.size),
             "waveform": wave.astype(np.float32), "status": schemas.OK, "error": None}
-
-
-def frame_row(vid: str, idx: int, pts: float, image: np.ndarray, face_idx: int = -1) -> dict:
-    h, w, c = image.shape
-    return {"video_id": vid, "frame_idx": idx, "face_idx": face_idx, "pts_s": pts, "box": None, "landmarks": None,
-            "face_score": None, "face_detector": None, "image": np.ascontiguousarray(image).tobytes(), "height": h,
-            "width": w, "channels": c, "status": schemas.OK, "error": None}
 
 
 def status_row(kind: str, vid: str, status: str, error: str | None) -> dict:
@@ -251,8 +270,8 @@ def status_row(kind: str, vid: str, status: str, error: str | None) -> dict:
         return {"video_id": vid, "sample_rate": 0, "num_samples": 0, "waveform": None, "status": status,
                 "error": error}
     return {"video_id": vid, "frame_idx": -1, "face_idx": -1, "pts_s": None, "box": None, "landmarks": None,
-            "face_score": None, "face_detector": None, "image": None, "height": None, "width": None, "channels": None,
-            "status": status, "error": error}
+            "face_score": None, "face_detector": None, "image": None, "encoding": None, "height": None, "width": None,
+            "channels": None, "status": status, "error": error}
 
 
 def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, dict[str, int]]:
