@@ -28,9 +28,14 @@ def module_file(name: str, src: Path = SRC) -> Path | None:
 
 
 def imported_modules(path: Path) -> set[str]:
-    """Every module an `import` in the file can load, function-level imports included (they run too)."""
+    """Every module an `import` in the file can load, function-level imports included (they run too); imports
+    under `if TYPE_CHECKING:` never run and are left out."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block) for n in ast.walk(block)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -41,6 +46,14 @@ def imported_modules(path: Path) -> set[str]:
         parts = name.split(".")
         with_parents.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
     return with_parents
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def import_closure(entry: Path, src: Path = SRC) -> set[Path]:
@@ -102,13 +115,25 @@ def test_the_check_catches_a_module_left_out_of_deps(tmp_path):
         "src/tetrad/lazy.py", "src/tetrad/rules.py"]
 
 
+def is_development_tool(path: Path) -> bool:
+    """The parity checks and the bench's modules (tetrad.bench, tetrad.benchagree, tetrad.benchset, ...)."""
+    return "parity" in path.parts or path.name.startswith("bench")
+
+
 def test_runtime_never_imports_development_tools():
     runtime = set()
     for cmd, _ in stage_deps().values():
         runtime |= import_closure(entry_point(cmd))
     runtime |= import_closure(SRC / "tetrad/cli.py")
-    dev = {p for p in runtime if "parity" in p.parts or p.name == "bench.py"}
+    dev = {p for p in runtime if is_development_tool(p)}
     assert not dev, f"the runtime imports development tools: {sorted(str(p) for p in dev)}"
+
+
+def test_every_bench_module_counts_as_a_development_tool():
+    bench = sorted(p.name for p in (SRC / "tetrad").glob("bench*.py"))
+    assert {"bench.py", "benchagree.py", "benchset.py"} <= set(bench)
+    assert all(is_development_tool(SRC / "tetrad" / name) for name in bench)
+    assert not is_development_tool(SRC / "tetrad/stages/extract.py")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["where"], ["weights", "list"], ["doctor", "--help"]])
