@@ -153,5 +153,6 @@ def mouth_rows_streamed(path: Path, first: PicturePass, mean_face: np.ndarray) -
         crop = mouth_crop(frame[2], tforms[k], landmarks[k], mp.aligned_size, mp.crop_size, first.fast)
         rows.append(mouth_row(vid, frame, crop, first.tracked.get(frame[0]), landmarks[k], label, params.encoding))
     if len(rows) != len(frames):
-        raise StatusError("decode_error", f"{path}: the second pass decoded {len(rows)} of {len(frames)} frames")
+        raise StatusError(schemas.DECODE_ERROR, f"{path}: the second pass decoded {len(rows)} of {len(frames)} "
+                                                "frames")
     return rows
