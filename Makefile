@@ -56,7 +56,7 @@ test: install ## run the test suite (CPU, offline)
 params: install ## regenerate params.yaml from conf/ (commit it; a test fails when they drift)
 	$(BIN)/tetrad params
 
-bench: install ## plan-style per-video loop vs the stages on generated 720p/1080p clips (reports/bench.{md,json})
+bench: install ## plan-style loop vs the stages, exact and fast, on 8 generated 10-s 720p/1080p clips (~1.5 h on 2 CPU cores)
 	$(BIN)/python -m tetrad.bench --out reports/bench.md
 
 parity: install ## our re-implementations vs upstream code on the same weights/inputs -> reports/parity.md

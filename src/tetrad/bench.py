@@ -3,11 +3,17 @@
 (a) the plan loop: for each video, for each layer, load the detector (Tetrad's own class and weights), open the
     file with cv2.VideoCapture, seek to each sampled frame, detect faces / crop with Tetrad's own functions, run
     batch-1 forwards read with `.item()`, reduce to one P(fake) with the detector's own rule, then unload.
-(b) Tetrad's stages in-process: manifest -> extract.run -> detect.run per layer.
+(b) Tetrad's stages in-process, exact face mode: manifest -> extract.run -> detect.run per layer.
+(c) the same stages on the same clips with `extract.face.mode=fast`, everything else equal.
 
-The compute is the same (same crops, same models, same sampling), so (a) and (b) give the same P(fake) per
-video; the report says how far apart they are, how much faster (b) is, and where the time goes. Writes
-reports/bench.md and reports/bench.json. Development tool: no stage imports it.
+The compute of (a) and (b) is the same (same crops, same models, same sampling), so they give the same P(fake) per
+video; the report says how far apart they are, how much faster (b) and (c) are, and where the time goes: per
+stage, fixed (model loads, an extract worker's start-up, measured alone in a probe process) vs per clip. What
+(c) and bf16 detect change is measured, not assumed (tetrad.benchagree): fast vs exact mouth-crop pixels, face
+boxes and P(fake) on the bench clips; bf16 vs fp32 logits and P(fake) on (b)'s caches; and, with --mini, the AUC
+of every layer on the mini benchmark under each. Cache bytes per clip are set against the raw-pixel equivalent
+of the same rows, and the issue's targets get computed statuses. Writes reports/bench.md and reports/bench.json.
+Development tool: no stage imports it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ import gc
 import logging
 import os
 import platform
-import resource
 import shutil
 import threading
 import time
@@ -31,8 +36,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tetrad import benchagree as agree
 from tetrad import schemas
-from tetrad.aggregate.reduce import reduce_units
+from tetrad.benchagree import video_p_fake
 from tetrad.benchset import DEFAULT_DIR, BenchSet, make_benchset
 from tetrad.env import setup
 from tetrad.io import write_json, write_table, write_text
@@ -43,7 +49,8 @@ from tetrad.media import faces as faces_mod
 from tetrad.media.decode import decode, frame_indices
 from tetrad.media.faces import detect_faces, face_rows, face_tools, mouth_rows
 from tetrad.media.frames import semantic_crop
-from tetrad.params import Params, load_params
+from tetrad.media.pictures import frame_row
+from tetrad.params import ExtractParams, Params, load_params
 from tetrad.paths import Paths
 from tetrad.schemas import StatusError
 
@@ -55,8 +62,8 @@ CONF_DIR = Path("conf")  # relative: the bench runs from the repository root, as
 TARGETS = {  # the issue's CPU targets, so the report can say which ones are met
     "exact_ratio": 1.25,  # exact mode >= 1.25x the plan loop, end to end
     "fast_ratio": 4.0,  # fast mode >= 4x
-    "cache_shrink": 5.0,  # cache bytes per clip >= 5x smaller than today's
-    "worker_rss_mb": 500.0,  # peak RSS per extract worker <= 500 MB at 1080p
+    "cache_shrink": 5.0,  # cache bytes per clip >= 5x smaller than the previous format (raw pixels)
+    "worker_rss_mb": 500.0,  # peak RSS per extract worker <= 500 MB (10^6 bytes) at 1080p
 }
 
 
@@ -64,12 +71,13 @@ TARGETS = {  # the issue's CPU targets, so the report can say which ones are met
 
 
 def compose(workdir: Path, variant: str, mouth_frames: int | None, weights_dir: Path,
-            extra: list[str] = (), conf_dir: Path = CONF_DIR) -> Params:
-    """params.yaml for the bench: experiment=benchmark (full frame counts), demo weights allowed, no MLflow."""
+            extra: list[str] = (), conf_dir: Path = CONF_DIR, mini_root: Path | None = None) -> Params:
+    """params.yaml for the bench: experiment=benchmark (full frame counts), demo weights allowed, no MLflow;
+    `mini_root`: where the mini benchmark's runs read it (--mini)."""
     from tetrad.cli import compose_params
 
     overrides = ["experiment=benchmark", "weights.allow_demo=true", f"weights.dir={weights_dir}",
-                 f"datasets.mini.root={workdir / 'clips'}", "mlflow.enabled=false",
+                 f"datasets.mini.root={mini_root or workdir / 'clips'}", "mlflow.enabled=false",
                  f"extract.mouths.max_frames={'null' if not mouth_frames else int(mouth_frames)}",
                  *(f"layer.{layer}.variant={variant}" for layer in LAYERS), *extra]
     workdir.mkdir(parents=True, exist_ok=True)
@@ -181,13 +189,11 @@ def _plan_audio(detector: Detector, row: dict, params: Params, device: torch.dev
 
 def _plan_semantic(detector: Detector, video: _Video, params: Params, mean_face: np.ndarray | None,
                    device: torch.device) -> list[dict]:
-    from tetrad.stages.extract import frame_row
-
     fp, out = params.extract.frames, []
     for k, idx in enumerate(frame_indices(video.n, fp.n_frames)):
         frame = _read_or_fail(video, idx)
         crop = semantic_crop(frame[2], fp.size, fp.mode, fp.resize)
-        unit = detector.make_units(pd.DataFrame([frame_row(video.vid, idx, frame[1], crop)]))[0]
+        unit = detector.make_units(pd.DataFrame([frame_row(video.vid, frame, crop, "raw")]))[0]
         out.append(_score_one(detector, dataclasses.replace(unit, unit_idx=k), device))
     return out
 
@@ -196,7 +202,7 @@ def _plan_visual(detector: Detector, video: _Video, params: Params, mean_face: n
                  device: torch.device) -> list[dict]:
     from tetrad.stages.detect import skipped_frames
 
-    ep, vid, out, k = params.extract, video.vid, [], 0
+    ep, vid, out, k = _in_memory(params), video.vid, [], 0
     tools = face_tools(ep.face, False)
     for idx in frame_indices(video.n, ep.faces.n_frames):
         frame = _read_or_fail(video, idx)
@@ -218,7 +224,7 @@ def _plan_visual(detector: Detector, video: _Video, params: Params, mean_face: n
 def _plan_lip(detector: Detector, video: _Video, params: Params, mean_face: np.ndarray | None,
               device: torch.device) -> list[dict]:
     """Every frame (up to the cap), read in order rather than seeked: the mouth clips need consecutive frames."""
-    ep, vid, fps = params.extract, video.vid, video.fps
+    ep, vid, fps = _in_memory(params), video.vid, video.fps
     tools = face_tools(ep.face, True)
     cap_n = min(video.n, ep.mouths.max_frames) if ep.mouths.max_frames else video.n
     frames, faces = [], {}
@@ -232,6 +238,12 @@ def _plan_lip(detector: Detector, video: _Video, params: Params, mean_face: np.n
         frames.append(frame)
     rows = mouth_rows(vid, frames, faces, tools, mean_face, ep)
     return [_score_one(detector, u, device) for u in detector.make_units(pd.DataFrame(rows))]
+
+
+def _in_memory(params: Params) -> ExtractParams:
+    """The plan keeps its crops in memory: raw pixels, no cache encoding, face crops rather than boxes."""
+    ep = params.extract
+    return dataclasses.replace(ep, encoding="raw", faces=dataclasses.replace(ep.faces, store="crops"))
 
 
 _PLAN_VIDEO_LAYERS = {"semantic": _plan_semantic, "visual": _plan_visual, "lip": _plan_lip}
@@ -370,77 +382,74 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _fork_server_pid() -> int | None:
+    """The pid of this process's multiprocessing fork server, if one runs (CPython internals, read only)."""
+    from multiprocessing import forkserver
+
+    return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+
+
+def _stop_fork_server() -> None:
+    """Stop the fork server an earlier extract left running, so each timed extract starts its own and pays the
+    same start-up (the server imports the extract module) as a stage run does; (c) would otherwise reuse (b)'s.
+    Uses CPython's own stop method (its test suite's); where it is absent the server is reused, and said so."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if _fork_server_pid() is not None:
+        if hasattr(server, "_stop"):
+            server._stop()
+        else:
+            log.warning("cannot stop the fork server: this extract reuses the one started before")
+
+
 def _run_extract(params: Params, root: Path, out: dict[str, Any]) -> None:
-    """extract.run, timed, with the memory of the workers it forks."""
+    """extract.run, timed, with the memory of its workers (children of its fork server) and of the server."""
     from tetrad.stages import extract
 
-    parent_rss = _vm("VmRSS")
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    _stop_fork_server()
+    parent_rss = agree.vm_bytes("VmRSS")
     with ChildRSS() as rss:
         t0 = time.perf_counter()
         extract.run(params, DATASET, root)
         out["extract_s"] = time.perf_counter() - t0
+    server = rss.peaks.pop(_fork_server_pid(), None)  # imports only, runs no video: not a worker
+    rss.pss.pop(_fork_server_pid(), None)
     out["extract_worker_peak_rss_bytes"] = sorted(rss.peaks.values(), reverse=True)
     out["extract_worker_peak_pss_bytes"] = sorted(rss.pss.values(), reverse=True)
+    out["extract_fork_server_peak_rss_bytes"] = server
     out["parent_rss_bytes_at_extract"] = parent_rss
-    out["extract_children_ru_maxrss_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    out["children_ru_maxrss_bytes_before_extract"] = children_before  # the preparation process
     out["extract_gpu_peak_bytes_parent"] = _gpu_peak()
 
 
 def _run_detects(params: Params, root: Path, manifest: pd.DataFrame, layers: list[str], out: dict[str, Any]
                  ) -> dict[str, pd.DataFrame]:
-    """detect.run per layer, timed; its create_detector is wrapped because detect.run does not time the load."""
-    from tetrad.stages import detect
-
-    loads: list[float] = []
-    real_create = detect.create_detector
-
-    def timed_create(*args: Any, **kwargs: Any) -> Detector:
-        t = time.perf_counter()
-        model = real_create(*args, **kwargs)
-        loads.append(time.perf_counter() - t)
-        return model
-
+    """detect.run per layer, timed; the detector's load is the load_s its run info records."""
     scores = {}
-    detect.create_detector = timed_create
-    try:
-        for layer in layers:
-            _reset_gpu_peak()
-            t0 = time.perf_counter()
-            scores[layer] = detect.run(params, DATASET, layer, root)
-            total = time.perf_counter() - t0
-            load = loads[-1] if loads else 0.0
-            n = max(1, len(manifest))
-            out["detect"][layer] = {"total_s": total, "load_s": load, "per_clip_s": (total - load) / n,
-                                    "forward_s": float(scores[layer]["compute_s"].fillna(0).sum()),
-                                    "gpu_peak_bytes": _gpu_peak()}
-    finally:
-        detect.create_detector = real_create
+    for layer in layers:
+        _reset_gpu_peak()
+        scores[layer], timing = agree.detect_timed(params, DATASET, layer, root)
+        total, load = timing["total_s"], timing["load_s"]
+        out["detect"][layer] = {"total_s": total, "load_s": load, "per_clip_s": (total - load) / max(1, len(manifest)),
+                                # summed compute_s (preprocess + forward), as (a) sums it: the two compare
+                                "forward_s": float(scores[layer]["compute_s"].fillna(0).sum()),
+                                "engine_forward_s": timing["forward_s"], "gpu_peak_bytes": _gpu_peak()}
     return scores
 
 
 def run_stages(params: Params, root: Path, manifest: pd.DataFrame, layers: list[str]) -> dict[str, Any]:
-    """(b): extract.run once, then detect.run per layer, each timed; the detector load timed inside detect."""
-    paths = Paths(DATASET, root)
+    """(b) and (c): extract.run once, then detect.run per layer, each timed; cache bytes per clip after."""
     out: dict[str, Any] = {"detect": {}}
     start = time.perf_counter()
     _reset_gpu_peak()
     _run_extract(params, root, out)
     scores = _run_detects(params, root, manifest, layers, out)
     out["total_s"] = time.perf_counter() - start
+    out["clips_per_s"] = len(manifest) / out["total_s"]
     out["scores"] = scores
-    out["cache_bytes_per_clip"] = {
-        kind: sum(p.stat().st_size for p in paths.cache(kind).glob("part-*.parquet")) / max(1, len(manifest))
-        for kind in params.extract.kinds}
+    out["cache"] = agree.cache_bytes(root, DATASET, list(params.extract.kinds), len(manifest))
+    out["cache_bytes_per_clip"] = out["cache"]["measured_per_clip"]
     return out
-
-
-def _vm(field: str, pid: int | str = "self") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def _reset_gpu_peak() -> None:
@@ -467,11 +476,6 @@ def decoded_frames(params: Params, manifest: pd.DataFrame) -> int:
         cap.release()
         total += len(set().union(*(p(n) for p in picks.values()))) if picks else 0
     return total
-
-
-def video_p_fake(scores: pd.DataFrame, rule: str) -> pd.Series:
-    """P(fake) per video, reduced with the detector's own rule (as the aggregate stage does)."""
-    return reduce_units(scores, rule).set_index("video_id")["p_fake"].astype("float64")
 
 
 def _prepare_run(spec: BenchSet, variant: str, mouth_frames: int | None, data_dir: Path, weights_dir: Path,
@@ -522,42 +526,116 @@ def _config(spec: BenchSet, variant: str, layers: list[str], params: Params, n: 
         "mouth_frames_cap": ep.mouths.max_frames, "extract_workers": ep.workers,
         "face": f"{ep.face.detector}+{ep.face.landmarks} (min_face_size "
                 f"{ep.face.options.get('min_face_size')})",
+        "fast_mode": {"stride": ep.face.fast_stride, "height": ep.face.fast_height},
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSetup:
+    """What every run folder of one bench is composed with; only the face mode and the dataset root differ."""
+
+    variant: str
+    mouth_frames: int | None
+    weights_dir: Path
+    extra: tuple[str, ...]
+    conf_dir: Path
+
+    def compose(self, workdir: Path, mode: str, mini_root: Path | None = None) -> Params:
+        """A fresh run folder's params; the face mode comes last, so it wins over an --override of it."""
+        shutil.rmtree(workdir, ignore_errors=True)  # fresh caches: extract must not resume from an earlier run
+        return compose(workdir, self.variant, self.mouth_frames, self.weights_dir,
+                       [*self.extra, f"extract.face.mode={mode}"], self.conf_dir, mini_root)
+
+
+def _fast_run(setup: RunSetup, work: Path, manifest: pd.DataFrame) -> tuple[Path, Params]:
+    """(c)'s run folder beside (b)'s: the same clips and manifest, extract.face.mode=fast."""
+    fast_work = work.with_name(work.name + "-fast")
+    params = setup.compose(fast_work, "fast")
+    write_table(manifest, Paths(DATASET, fast_work).manifest, schemas.MANIFEST)
+    return fast_work, params
+
+
+def _timings(plan: dict[str, Any], stages: dict[str, Any], fast: dict[str, Any], probe: dict[str, Any],
+             n: int) -> dict[str, Any]:
+    """The report's times: (a), (b), (c), their ratios, and extract's fixed vs per-clip cost."""
+    fixed = probe["fixed_s"]
+    return {
+        "plan": {"total_s": plan["total_s"], "clips_per_s": n / plan["total_s"], "layers": plan["layers"]},
+        "stages": {k: v for k, v in stages.items() if k != "scores"},
+        "fast": {k: v for k, v in fast.items() if k != "scores"},
+        "ratio_b_over_a": plan["total_s"] / stages["total_s"],
+        "ratio_c_over_a": plan["total_s"] / fast["total_s"],
+        # the workers start in parallel, so the pool's fixed wall time is one worker's: imports + face models
+        "extract_fixed": {**probe, "per_clip_s": (stages["extract_s"] - fixed) / n,
+                          "fast_per_clip_s": (fast["extract_s"] - fixed) / n},
+    }
+
+
+def _agreement(params: Params, exact: tuple[Path, dict[str, Any]], fast: tuple[Path, dict[str, Any]],
+               layers: list[str]) -> dict[str, Any]:
+    """Fast vs exact on the bench clips: mouth-crop pixels, face boxes, and P(fake) per video of every layer."""
+    out: dict[str, Any] = {}
+    for kind, measure in (("mouths", agree.mouth_agreement), ("faces", agree.face_agreement)):
+        if kind in params.extract.kinds:
+            out[kind] = measure(agree.read_cache(exact[0], DATASET, kind), agree.read_cache(fast[0], DATASET, kind))
+    rule = agree.rules(params, layers)
+    out["p_fake"] = {layer: agree.p_fake_delta(exact[1]["scores"][layer], fast[1]["scores"][layer], rule[layer])
+                     for layer in layers}
+    return out
+
+
+def _bf16(params: Params, work: Path, stages: dict[str, Any]) -> dict[str, Any]:
+    """bf16 detect of every layer on (b)'s caches against (b)'s fp32 scores, with both runs' times."""
+    log.info("bench: every layer again with precision=bf16 on (b)'s caches")
+    out, _ = agree.bf16_bound(params, DATASET, work, stages["scores"])
+    for layer, d in out.items():
+        fp32 = stages["detect"][layer]
+        d.update(fp32_total_s=fp32["total_s"], fp32_forward_s=fp32["engine_forward_s"])
+    return out
+
+
+def _mini(setup: RunSetup, data_dir: Path, layers: list[str], bf16: bool) -> dict[str, Any]:
+    """The mini benchmark (generated once under <data-dir>/mini/raw), exact and fast: AUC per layer."""
+    raw = agree.ensure_mini((Path(data_dir) / "mini" / "raw").resolve())
+    runs = {}
+    for mode in ("exact", "fast"):
+        folder = Path(data_dir) / "runs" / f"mini-{setup.variant}-m{setup.mouth_frames or 'all'}-{mode}"
+        runs[mode] = (setup.compose(folder, mode, raw), folder)
+    log.info("bench: AUC on the mini benchmark (%s), exact vs fast%s", raw, " and fp32 vs bf16" if bf16 else "")
+    return {**agree.mini_agreement(runs["exact"], runs["fast"], layers, bf16), "root": str(raw)}
 
 
 def bench(spec: BenchSet, variant: str = "full", mouth_frames: int | None = 50, data_dir: Path = DEFAULT_DIR,
           weights_dir: Path = Path("weights"), layers: list[str] | None = None,
-          extra_overrides: list[str] = (), conf_dir: Path = CONF_DIR) -> dict[str, Any]:
-    """Generate (or reuse) the clips, run (a) and (b) on them, and return the report's numbers."""
+          extra_overrides: list[str] = (), conf_dir: Path = CONF_DIR, mini: bool = True,
+          bf16: bool = True) -> dict[str, Any]:
+    """Generate (or reuse) the clips, run (b), (c) and (a) on them, measure what fast mode and bf16 change,
+    and return the report's numbers."""
     from tetrad.stages.extract import mouth_assets
 
     layers = list(layers or LAYERS)
+    setup = RunSetup(variant, mouth_frames, Path(weights_dir), tuple(extra_overrides), Path(conf_dir))
+    # (b) is the exact mode whatever --override says: the mode comes last, as RunSetup.compose puts it for (c)
     work, params, manifest = _prepare_run(spec, variant, mouth_frames, data_dir, weights_dir, layers,
-                                          extra_overrides, conf_dir)
+                                          [*extra_overrides, "extract.face.mode=exact"], conf_dir)
     assets, mean_face_source = mouth_assets(params)
     weights = {layer: resolve_layer_weights(params.layer[layer], params).provenance for layer in layers}
-
-    # (b) first: its extract workers are forked from this process, whose memory they would otherwise inherit
-    # from (a)'s models (the RSS of a forked worker counts the parent pages it maps)
     log.info("bench (b): Tetrad's stages on %d clips", len(manifest))
     stages = run_stages(params, work, manifest, layers)
+    log.info("bench (c): the stages again with extract.face.mode=fast")
+    fast_work, fast_params = _fast_run(setup, work, manifest)
+    fast = run_stages(fast_params, fast_work, manifest, layers)
     log.info("bench (a): the plan's per-video loop on the same clips")
     plan = run_plan(params, manifest, layers, assets.mean_face)
-
-    n = len(manifest)
-    delta = _delta(params, plan, stages, layers)
-    frames = decoded_frames(params, manifest)
-    result = {
-        "machine": machine(),
-        "config": _config(spec, variant, layers, params, n, weights, mean_face_source),
-        "plan": {"total_s": plan["total_s"], "clips_per_s": n / plan["total_s"], "layers": plan["layers"]},
-        "stages": {k: v for k, v in stages.items() if k != "scores"},
-        "ratio_b_over_a": plan["total_s"] / stages["total_s"],
-        "extract_frames_decoded": frames,
-        "extract_frames_per_s": frames / stages["extract_s"],
-        "delta": delta,
-    }
-    result["stages"]["clips_per_s"] = n / stages["total_s"]
+    log.info("bench: an extract worker's fixed start-up, alone in a probe process")
+    probe = agree.worker_probe(work / "params.yaml")
+    n, frames = len(manifest), decoded_frames(params, manifest)
+    result = {"machine": machine(), "config": _config(spec, variant, layers, params, n, weights, mean_face_source),
+              **_timings(plan, stages, fast, probe, n), "extract_frames_decoded": frames,
+              "extract_frames_per_s": frames / stages["extract_s"], "delta": _delta(params, plan, stages, layers),
+              "agreement": _agreement(params, (work, stages), (fast_work, fast), layers),
+              "bf16": _bf16(params, work, stages) if bf16 else None,
+              "mini": _mini(setup, data_dir, layers, bf16) if mini else None}
     result["targets"] = targets(result)
     return result
 
@@ -582,25 +660,51 @@ def _has_pynvml() -> bool:
 
 
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets against this run; fast mode and the smaller cache are not built, so not measured."""
-    ratio = r["ratio_b_over_a"]
-    cache = sum(r["stages"]["cache_bytes_per_clip"].values())
-    rss = max(r["stages"]["extract_worker_peak_rss_bytes"] or [0]) / 2**20
+    """The issue's targets against this run; every status is computed from the number beside it."""
+    return [_target_ratio(r["ratio_b_over_a"], "exact_ratio", "exact mode", "(b): the stages, exact face mode"),
+            _target_ratio(r["ratio_c_over_a"], "fast_ratio", "fast mode",
+                          "(c): extract.face.mode=fast; what it changes: the agreement tables above"),
+            _target_cache(r), _target_rss(r)]
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
+def _target_ratio(ratio: float, key: str, mode: str, note: str) -> dict[str, Any]:
+    goal = TARGETS[key]
+    return {"target": f"{mode} >= {goal}x the plan loop, end to end", "measured": f"{ratio:.2f}x ({note})",
+            "status": _met(ratio >= goal)}
+
+
+def _target_cache(r: dict[str, Any]) -> dict[str, Any]:
+    """(b)'s cache against the raw-pixel equivalent of its own rows: the bytes the previous format stored."""
+    cache, goal = r["stages"]["cache"], TARGETS["cache_shrink"]
+    measured, raw = sum(cache["measured_per_clip"].values()), sum(cache["raw_equivalent_per_clip"].values())
+    shrink = cache["shrink"]
+    return {"target": f"cache bytes per clip >= {goal}x smaller than the previous format",
+            "measured": f"{_mib(measured, 2)} MiB per clip vs {_mib(raw, 2)} MiB, the raw-pixel equivalent of the "
+                        f"same rows, the previous format: {_fmt_x(shrink)} smaller",
+            "status": _met(shrink is not None and shrink >= goal)}
+
+
+def _target_rss(r: dict[str, Any]) -> dict[str, Any]:
+    """Met only by a measured 1080p peak; not met outright when the baseline alone (no video read yet) is over."""
+    goal = TARGETS["worker_rss_mb"]
+    peak = max(r["stages"]["extract_worker_peak_rss_bytes"] or [0])
+    base = r["extract_fixed"]["VmRSS"]
     has_1080 = any(h >= 1080 for _, h in r["config"]["resolutions"])
-    return [
-        {"target": f"exact mode >= {TARGETS['exact_ratio']}x the plan loop, end to end",
-         "measured": f"{ratio:.2f}x (today's stages are the exact mode)",
-         "status": "met" if ratio >= TARGETS["exact_ratio"] else "not met"},
-        {"target": f"fast mode >= {TARGETS['fast_ratio']}x the plan loop", "measured": "-",
-         "status": "not built yet"},
-        {"target": f"cache bytes per clip >= {TARGETS['cache_shrink']}x smaller than today's",
-         "measured": f"today {cache / 2**20:.1f} MiB per clip (all kinds): the goal is <= "
-                     f"{cache / TARGETS['cache_shrink'] / 2**20:.1f} MiB",
-         "status": "not built yet (this run is the baseline)"},
-        {"target": f"peak RSS per extract worker <= {TARGETS['worker_rss_mb']:.0f} MB at 1080p",
-         "measured": f"{rss:.0f} MiB" + ("" if has_1080 else " (no 1080p clip in this run)"),
-         "status": ("met" if rss <= TARGETS["worker_rss_mb"] else "not met") if has_1080 else "not measured"},
-    ]
+    measured = (f"peak {_mib(peak)} MiB ({peak / 1e6:.0f} MB); a worker's baseline before its first video "
+                f"(imports + face models, probe) {_mib(base)} MiB ({base / 1e6:.0f} MB)"
+                + ("" if has_1080 else "; no 1080p clip in this run"))
+    if base > goal * 1e6:
+        status = f"not met: the baseline alone is over {goal:.0f} MB, before any video is read"
+    elif not has_1080:
+        status = "not measured (no 1080p clip in this run)"
+    else:
+        status = _met(peak <= goal * 1e6)
+    return {"target": f"peak RSS per extract worker <= {goal:.0f} MB at 1080p", "measured": measured,
+            "status": status}
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -610,7 +714,7 @@ def _md_header(r: dict[str, Any]) -> list[str]:
     m, c = r["machine"], r["config"]
     res = ", ".join(f"{w}x{h}" for w, h in c["resolutions"])
     lines = [
-        "# Tetrad bench: the plan's per-video loop (a) vs Tetrad's stages (b)", "",
+        "# Tetrad bench: the plan's per-video loop (a) vs Tetrad's stages, exact (b) and fast (c)", "",
         "Generated by `make bench` (`python -m tetrad.bench`); the numbers are this machine's.", "",
         f"- Machine: {m['cores']} cores ({m['cpu']}), {m['torch_threads']} torch threads, torch {m['torch']}, "
         f"CUDA: {m['gpu'] or 'none'}" + (f"; GPU busy %: {m['nvml_busy']}" if m["cuda"] else ""),
@@ -628,52 +732,161 @@ def _md_header(r: dict[str, Any]) -> list[str]:
 
 
 def _md_end_to_end(r: dict[str, Any]) -> list[str]:
-    p, s = r["plan"], r["stages"]
+    p, s, f = r["plan"], r["stages"], r["fast"]
     return [
         "", "## End to end", "",
         "| run | seconds | clips/s |", "|---|---:|---:|",
         f"| (a) plan loop | {p['total_s']:.1f} | {p['clips_per_s']:.4f} |",
-        f"| (b) stages | {s['total_s']:.1f} | {s['clips_per_s']:.4f} |",
-        "", f"**Ratio (b)/(a): {r['ratio_b_over_a']:.2f}x** (clips/s of the stages over the plan loop).",
+        f"| (b) stages, exact face mode | {s['total_s']:.1f} | {s['clips_per_s']:.4f} |",
+        f"| (c) stages, fast face mode | {f['total_s']:.1f} | {f['clips_per_s']:.4f} |",
+        "", (f"**Ratio (b)/(a): {r['ratio_b_over_a']:.2f}x; ratio (c)/(a): {r['ratio_c_over_a']:.2f}x** (clips/s "
+             "of the stages over the plan loop)."),
     ]
 
 
 def _md_stages(r: dict[str, Any]) -> list[str]:
-    m, c, s = r["machine"], r["config"], r["stages"]
+    m, c, s, x = r["machine"], r["config"], r["stages"], r["extract_fixed"]
     lines = [
         "", "## (b) per stage", "",
-        ("Model load: the detector's construction inside detect.run, timed on its own; per clip: "
-         "(total - load) / clips; forward: the batches' summed compute_s."), "",
-        "| stage | total s | model load s | per clip s | forward s | GPU peak MiB |", "|---|---:|---:|---:|---:|---:|",
-        f"| extract | {s['extract_s']:.1f} | - | {s['extract_s'] / c['n_clips']:.1f} | - | "
+        ("Fixed cost: for detect, the detector's construction (timing.load_s of its run info, timed inside "
+         "detect.run); for extract, one worker's start-up measured alone in a probe process (the workers start "
+         "in parallel, so the pool pays it once in wall time). Per clip: (total - fixed) / clips; forward: the "
+         "batches' summed compute_s (preprocess + forward, as (a) sums it)."), "",
+        "| stage | total s | fixed s | per clip s | forward s | GPU peak MiB |", "|---|---:|---:|---:|---:|---:|",
+        f"| extract | {s['extract_s']:.1f} | {x['fixed_s']:.1f} | {x['per_clip_s']:.2f} | - | "
         + ("in the workers: not measured" if m["cuda"] else "no GPU") + " |",
     ]
     for layer, t in s["detect"].items():
         lines.append(f"| detect {layer} | {t['total_s']:.1f} | {t['load_s']:.1f} | {t['per_clip_s']:.2f} | "
                      f"{t['forward_s']:.1f} | {_gpu(t['gpu_peak_bytes'], m)} |")
-    return lines
+    return lines + ["", (f"Extract fixed cost per worker: {x['fixed_s']:.1f} s = the extract module's imports "
+                         f"{x['import_s']:.1f} s (paid by the fork server, once per run) + the face detector and "
+                         f"landmarker {x['face_tools_s']:.1f} s (paid by each worker); per clip "
+                         f"{x['per_clip_s']:.2f} s over {c['n_clips']} clip(s).")]
 
 
 def _md_extract(r: dict[str, Any]) -> list[str]:
-    s, mib = r["stages"], 2**20
-    peaks = s["extract_worker_peak_rss_bytes"]
+    s, x = r["stages"], r["extract_fixed"]
+    peak = max(s["extract_worker_peak_rss_bytes"] or [0])
+    probe = x["probe_rss_after"]
     return [
-        "", (f"Extract: {r['extract_frames_decoded']} video frames decoded to RGB, "
-             f"{r['extract_frames_per_s']:.2f} frames/s (face detection, landmarks and crops included; the fixed "
-             "start-up of the worker pool and its face models is not separated)."),
+        "", (f"Extract: {r['extract_frames_decoded']} video frames decoded to RGB, {r['extract_frames_per_s']:.2f} "
+             "frames/s (face detection, landmarks and crops included, and the fixed start-up above)."),
         "Peak RSS of the extract workers (VmHWM of /proc/<pid>/status, sampled every 0.1 s): "
-        + (", ".join(f"{b / mib:.0f} MiB" for b in peaks) or "none seen")
-        + (f"; getrusage(RUSAGE_CHILDREN).ru_maxrss after extract: "
-           f"{s['extract_children_ru_maxrss_bytes'] / mib:.0f} MiB (before it, from the preparation process: "
-           f"{s.get('children_ru_maxrss_bytes_before_extract', 0) / mib:.0f} MiB). The workers are forked from "
-           f"the bench process (then {s['parent_rss_bytes_at_extract'] / mib:.0f} MiB resident) and their RSS "
-           "counts the pages they share with it; the largest sampled PSS (shared pages split among their "
-           "sharers) was ")
-        + (", ".join(f"{b / mib:.0f} MiB" for b in s["extract_worker_peak_pss_bytes"]) or "not read") + ".",
-        "Cache bytes per clip (Parquet shards / clips): "
-        + ", ".join(f"{k} {v / mib:.2f} MiB" for k, v in s["cache_bytes_per_clip"].items())
-        + f"; total {sum(s['cache_bytes_per_clip'].values()) / mib:.2f} MiB.",
+        + (", ".join(f"{_mib(b)} MiB" for b in s["extract_worker_peak_rss_bytes"]) or "none seen")
+        + "; largest sampled PSS (shared pages split among their sharers): "
+        + (", ".join(f"{_mib(b)} MiB" for b in s["extract_worker_peak_pss_bytes"]) or "not read") + ". "
+        "The workers are forked from extract's fork server (a fresh interpreter that imported the extract module "
+        "and ran nothing else; its own peak: " + _mib_or(s["extract_fork_server_peak_rss_bytes"]) + "), never "
+        f"from the bench process ({_mib(s['parent_rss_bytes_at_extract'])} MiB resident then), so none of the "
+        "bench's memory is in theirs.",
+        (f"A worker's baseline, before its first video (a worker of the same pool context in the probe, after "
+         f"loading the face models): {_mib(x['VmRSS'])} MiB RSS, of which {_mib(x['RssAnon'])} MiB anonymous. "
+         f"For scale, a fresh interpreter's RSS in the probe: {_mib(probe['libs'])} MiB after numpy, pandas, "
+         f"pyarrow and cv2, {_mib(probe['torch'])} MiB after importing torch, {_mib(probe['imports'])} MiB after "
+         f"the extract module's imports. Peak {_mib(peak)} MiB - baseline {_mib(x['VmRSS'])} MiB = "
+         f"{_mib(peak - x['VmRSS'])} MiB added by the videos' work."),
+        *_md_cache(s["cache"], "(b)"),
     ]
+
+
+def _md_cache(cache: dict[str, Any], run: str) -> list[str]:
+    measured, raw = cache["measured_per_clip"], cache["raw_equivalent_per_clip"]
+    return [f"Cache bytes per clip {run} (Parquet shards / clips), with the raw-pixel equivalent of the same rows "
+            "(h x w x c bytes per ok image row, face rows stored as boxes at their declared size; 4 bytes per "
+            "audio sample: the previous format's payload, before Parquet's snappy compression): "
+            + ", ".join(f"{k} {_mib(v, 2)} MiB (raw {_mib(raw[k], 2)} MiB)" for k, v in measured.items())
+            + f"; total {_mib(sum(measured.values()), 2)} MiB (raw {_mib(sum(raw.values()), 2)} MiB): "
+            f"{_fmt_x(cache['shrink'])} smaller."]
+
+
+def _md_fast(r: dict[str, Any]) -> list[str]:
+    s, f, c = r["stages"], r["fast"], r["config"]
+    lines = [
+        "", "## (c) fast mode", "",
+        (f"The stages again on the same clips, in a run folder of their own, with `extract.face.mode=fast`: the "
+         f"face detector on one mouth frame in {c['fast_mode']['stride']} and on the SBI frames, at "
+         f"{c['fast_mode']['height']} rows (frames no taller are not scaled), landmarks interpolated between, "
+         "mouths warped with OpenCV; everything else equal, timed as (b)."), "",
+        "| stage | (b) exact s | (c) fast s |", "|---|---:|---:|",
+        f"| extract | {s['extract_s']:.1f} | {f['extract_s']:.1f} |",
+    ]
+    lines += [f"| detect {k} | {t['total_s']:.1f} | {f['detect'][k]['total_s']:.1f} |" for k, t in s["detect"].items()]
+    return lines + [f"| total | {s['total_s']:.1f} | {f['total_s']:.1f} |", "",
+                    (f"Extract per clip (c): {r['extract_fixed']['fast_per_clip_s']:.2f} s after the same fixed "
+                     f"cost. Peak worker RSS (c): {_mib(max(f['extract_worker_peak_rss_bytes'] or [0]))} MiB."),
+                    *_md_cache(f["cache"], "(c)")]
+
+
+def _md_agreement(r: dict[str, Any]) -> list[str]:
+    a = r["agreement"]
+    lines = ["", "## Agreement: fast vs exact", "", "On the bench clips, (c) against (b).", ""]
+    m = a.get("mouths")
+    lines += ["Mouth crops, the frames ok in both runs (grey levels, 0-255):", "",
+              "| frames | mean abs diff | share equal | share within ±2 | max diff | ok in (b) only | ok in (c) only |",
+              "|---:|---:|---:|---:|---:|---:|---:|",
+              "| not extracted | | | | | | |" if m is None else
+              f"| {m['frames']} | {_fmt(m['mean_abs_diff'], '.3f')} | {_fmt(m['share_equal'], '.4f')} | "
+              f"{_fmt(m['share_within_2'], '.4f')} | {_fmt(m['max_abs_diff'], 'd')} | {m['frames_exact_only']} | "
+              f"{m['frames_fast_only']} |"]
+    f = a.get("faces")
+    lines += ["", ("Face boxes, the faces ok in both runs (boxes, not pixels: detect cuts the crops from the video "
+                   "with the same function either way):"), "",
+              "| faces | IoU mean | IoU min | sampled frames | frames whose kept-face count differs |",
+              "|---:|---:|---:|---:|---:|",
+              "| not extracted | | | | |" if f is None else
+              f"| {f['faces']} | {_fmt(f['iou_mean'], '.4f')} | {_fmt(f['iou_min'], '.4f')} | {f['frames']} | "
+              f"{f['frames_face_count_differs']} |"]
+    lines += ["", "| layer | videos scored in both | max abs delta P(fake) per video | videos scored in one only |",
+              "|---|---:|---:|---:|"]
+    lines += [f"| {k} | {d['videos']} | {_fmt(d['max_abs_delta_p_fake'])} | {d['videos_scored_once']} |"
+              for k, d in a["p_fake"].items()]
+    return lines + _md_mini_fast(r)
+
+
+def _md_mini_fast(r: dict[str, Any]) -> list[str]:
+    mini = r["mini"]
+    if mini is None:
+        return ["", "Mini benchmark: not run (--no-mini)."]
+    weights, rest = r["config"]["weights"], [k for k in r["config"]["layers"] if k not in mini["fast"]]
+    lines = ["", (f"Mini benchmark ({mini['videos']} videos, {mini['root']}): ROC AUC of video-level P(fake) "
+                  "against each layer's own label, over the videos ok in the manifest and scored."), "",
+             "| layer | weights | n (b) | AUC exact | n (c) | AUC fast | delta AUC |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {k} | {weights[k]} | {d['n_base']} | {_fmt(d['auc_base'], '.4f')} | {d['n_other']} | "
+              f"{_fmt(d['auc_other'], '.4f')} | {_fmt(d['delta_auc'], '+.4f')} |" for k, d in mini["fast"].items()]
+    if rest:
+        lines += ["", (f"Not re-run in fast mode: {', '.join(rest)}: they read caches (audio, whole frames) that "
+                       "the face mode does not change, so their scores and AUC are the exact run's.")]
+    return lines + [_DEMO_NOTE]
+
+
+_DEMO_NOTE = ("\nAUCs of layers on demo-random weights mean nothing (random weights rank the videos by chance; the "
+              "weights column says which layers run them); their deltas still show how far the change moves the "
+              "ranking.")
+
+
+def _md_bf16(r: dict[str, Any]) -> list[str]:
+    lines = ["", "## bf16 vs fp32", ""]
+    if r["bf16"] is None:
+        return lines + ["Not run (--no-bf16)."]
+    lines += [("Every layer scored again on (b)'s exact caches with `layer.<layer>.precision=bf16` (autocast on "
+               "the forward); fp32 is (b). Units aligned on (video_id, unit_idx); forward: timing.forward_s of the "
+               "run info."), "",
+              ("| layer | units | max abs delta logit | max abs delta P(fake) per video | detect fp32 s | "
+               "detect bf16 s | forward fp32 s | forward bf16 s |"), "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {k} | {d['units']} | {_fmt(d['max_abs_delta_logit'])} | {_fmt(d['max_abs_delta_p_fake'])} | "
+              f"{d['fp32_total_s']:.1f} | {d['bf16_total_s']:.1f} | {d['fp32_forward_s']:.2f} | "
+              f"{d['bf16_forward_s']:.2f} |" for k, d in r["bf16"].items()]
+    mini = r["mini"]
+    if mini is None:
+        return lines + ["", "Mini benchmark: not run (--no-mini)."]
+    weights = r["config"]["weights"]
+    lines += ["", "Mini benchmark, fp32 (the exact run) vs bf16 on its caches:", "",
+              "| layer | weights | n | AUC fp32 | AUC bf16 | delta AUC |", "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {k} | {weights[k]} | {d['n_base']} | {_fmt(d['auc_base'], '.4f')} | {_fmt(d['auc_other'], '.4f')} "
+              f"| {_fmt(d['delta_auc'], '+.4f')} |" for k, d in mini["bf16"].items()]
+    return lines + [_DEMO_NOTE]
 
 
 def _md_plan(r: dict[str, Any]) -> list[str]:
@@ -704,7 +917,9 @@ def _md_targets(r: dict[str, Any]) -> list[str]:
     return lines + [f"| {t['target']} | {t['measured']} | {t['status']} |" for t in r["targets"]]
 
 
-_MD_SECTIONS = (_md_header, _md_end_to_end, _md_stages, _md_extract, _md_plan, _md_same_numbers, _md_targets)
+# Every section always prints, a skipped part saying so, so two reports compare line by line.
+_MD_SECTIONS = (_md_header, _md_end_to_end, _md_stages, _md_extract, _md_fast, _md_plan, _md_same_numbers,
+                _md_agreement, _md_bf16, _md_targets)
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -718,29 +933,50 @@ def _gpu(value: int, m: dict) -> str:
 
 def summary_table(r: dict[str, Any]) -> str:
     """The headline numbers, for the terminal."""
-    s, p = r["stages"], r["plan"]
+    s, p, f, a = r["stages"], r["plan"], r["fast"], r["agreement"]
     rows = [("(a) plan loop", f"{p['total_s']:.1f} s", f"{p['clips_per_s']:.4f} clips/s"),
             ("(b) stages", f"{s['total_s']:.1f} s", f"{s['clips_per_s']:.4f} clips/s"),
-            ("ratio (b)/(a)", f"{r['ratio_b_over_a']:.2f}x", ""),
-            ("extract", f"{s['extract_s']:.1f} s", f"{r['extract_frames_per_s']:.2f} frames/s")]
+            ("(c) fast mode", f"{f['total_s']:.1f} s", f"{f['clips_per_s']:.4f} clips/s"),
+            ("ratio (b)/(a)", f"{r['ratio_b_over_a']:.2f}x", ""), ("ratio (c)/(a)", f"{r['ratio_c_over_a']:.2f}x", ""),
+            ("extract", f"{s['extract_s']:.1f} s", (f"fixed {r['extract_fixed']['fixed_s']:.1f} s, "
+                                                    f"{r['extract_frames_per_s']:.2f} frames/s"))]
     rows += [(f"detect {k}", f"{v['total_s']:.1f} s", f"load {v['load_s']:.1f} s") for k, v in s["detect"].items()]
-    rows += [(f"max |dP| {k}", _fmt(d["max_abs_delta_p_fake"]), "") for k, d in r["delta"].items()]
-    return "\n".join(f"{a:<16} {b:>12}  {c}" for a, b, c in rows)
+    rows += [(f"max |dP| {k}", _fmt(d["max_abs_delta_p_fake"]), "(a) vs (b)") for k, d in r["delta"].items()]
+    if "mouths" in a:
+        rows.append(("mouths (c)-(b)", _fmt(a["mouths"]["mean_abs_diff"], ".3f"), "mean abs grey-level diff"))
+    if "faces" in a:
+        rows.append(("faces (c)-(b)", _fmt(a["faces"]["iou_mean"], ".4f"), "mean box IoU"))
+    rows += [(f"bf16 |dP| {k}", _fmt(d["max_abs_delta_p_fake"]), "") for k, d in (r["bf16"] or {}).items()]
+    rows += [(f"target {i + 1}", t["status"].split(":")[0].split(" (")[0], t["target"])
+             for i, t in enumerate(r["targets"])]
+    return "\n".join(f"{a:<18} {b:>12}  {c}" for a, b, c in rows)
 
 
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2e}"
+def _fmt(v: float | None, spec: str = ".2e") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def _fmt_x(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f}x"
+
+
+def _mib(v: float, digits: int = 0) -> str:
+    return f"{v / 2**20:.{digits}f}"
+
+
+def _mib_or(v: float | None) -> str:
+    return "not seen" if v is None else f"{_mib(v)} MiB"
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m tetrad.bench`: run the bench, write the .md and .json, print the headline numbers."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=2)
+    parser.add_argument("--clips", type=int, default=8, help="clips in the bench set (the issue's judge: >= 8)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--resolutions", default="720,1080", help="heights (16:9) or WxH, comma-separated; "
                         "clip i gets the i-th (cycled)")
-    parser.add_argument("--mouth-frames", type=int, default=50, help="lip layer: first N frames of each clip "
-                        "(a CPU-time cap; 0 = every frame, the full protocol)")
+    parser.add_argument("--mouth-frames", type=int, default=0, help="lip layer: first N frames of each clip "
+                        "(a CPU-time cap for quick runs; 0 = every frame, the full protocol)")
     parser.add_argument("--variant", choices=("full", "tiny"), default="full")
     parser.add_argument("--layers", default=",".join(LAYERS))
     parser.add_argument("--seed", type=int, default=0)
@@ -750,11 +986,15 @@ def main(argv: list[str] | None = None) -> int:
                         "relative to where the bench runs: the repository root)")
     parser.add_argument("--override", action="append", default=[], help="an extra params override (key=value)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench.md"), help="the .json goes beside it")
+    parser.add_argument("--mini", action=argparse.BooleanOptionalAction, default=True, help="AUC per layer on the "
+                        "mini benchmark (generated once under <data-dir>/mini/raw), exact vs fast and fp32 vs bf16")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="every layer again "
+                        "with precision=bf16 on (b)'s caches: how far its scores move")
     args = parser.parse_args(argv)
     setup()
     spec = BenchSet(args.clips, args.seconds, tuple(args.resolutions.split(",")), seed=args.seed)
     result = bench(spec, args.variant, args.mouth_frames or None, args.data_dir, args.weights_dir,
-                   args.layers.split(","), args.override, args.conf_dir)
+                   args.layers.split(","), args.override, args.conf_dir, args.mini, args.bf16)
     write_text(markdown(result), args.out)
     write_json(result, args.out.with_suffix(".json"))
     print(summary_table(result))
