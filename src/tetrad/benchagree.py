@@ -5,6 +5,7 @@
 - AUC per layer on the mini benchmark, for the same two comparisons: the change must not move the metric.
 - Fixed vs per-clip cost of extract: a probe process pays a worker's start-up (imports, face models) alone.
 - Cache bytes against the raw-pixel equivalent of the same rows (the cache's previous format).
+- On a GPU, how busy it was while a stage ran (NVML's utilisation, sampled; needs `pip install nvidia-ml-py`).
 
 Development tool: no stage imports it.
 """
@@ -15,6 +16,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -313,3 +315,52 @@ def worker_probe(params_path: Path) -> dict[str, Any]:
         raise RuntimeError(f"the extract worker probe failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
     out = json.loads(lines[-1])
     return {**out, "fixed_s": out["import_s"] + out["face_tools_s"]}
+
+
+# ------------------------------------------------------------------------------------------------ GPU busy
+
+
+class GpuBusy:
+    """Mean GPU utilisation while the block runs: NVML's share of time a kernel was executing, sampled every
+    `interval` s on the CUDA device in use. `percent` is None, and `why` says why, when it cannot be measured
+    (no GPU, no pynvml); the bench then prints that instead of a number."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval, self.samples, self.why = interval, [], None
+        self._stop, self._thread, self._nvml = threading.Event(), None, None
+
+    def __enter__(self) -> GpuBusy:  # noqa: PYI034 -- typing.Self needs Python 3.11, the project supports 3.10
+        import torch
+
+        if not torch.cuda.is_available():
+            self.why = "no GPU"
+            return self
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+        except Exception as exc:  # ImportError or any NVML error: measured as "not measured", never as 0 %
+            self.why = f"not measured ({type(exc).__name__}: {exc}; pip install nvidia-ml-py)"
+            return self
+        self._nvml = pynvml
+        self._thread = threading.Thread(target=self._loop, args=(handle,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self, handle: Any) -> None:
+        while not self._stop.wait(self.interval):
+            self.samples.append(float(self._nvml.nvmlDeviceGetUtilizationRates(handle).gpu))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._nvml.nvmlShutdown()
+        if self._nvml is not None and not self.samples:
+            self.why = "not measured (the stage ended before the first sample)"
+
+    @property
+    def percent(self) -> float | None:
+        return float(np.mean(self.samples)) if self.samples else None
+

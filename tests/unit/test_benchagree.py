@@ -8,6 +8,7 @@ import pytest
 
 from tetrad import schemas
 from tetrad.benchagree import (
+    GpuBusy,
     auc_delta,
     face_agreement,
     layer_auc,
@@ -146,3 +147,32 @@ def test_with_precision_changes_one_layer_only():
     out = with_precision(params, "lip", "bf16")
     assert out.layer["lip"].precision == "bf16" and out.layer["audio"].precision == "fp32"
     assert params.layer["lip"].precision == "fp32" and out.layer["lip"].detector == "lip"
+
+
+def test_gpu_busy_averages_nvml_samples_and_says_why_when_it_cannot(monkeypatch):
+    import sys
+    import time
+    import types
+
+    import torch
+
+    with GpuBusy() as busy:  # this machine: no GPU
+        pass
+    assert busy.percent is None and busy.why == "no GPU"
+
+    readings = iter([40.0, 60.0, 80.0] + [80.0] * 1000)
+    fake = types.SimpleNamespace(
+        nvmlInit=lambda: None, nvmlShutdown=lambda: None, nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=next(readings)))
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    with GpuBusy(interval=0.01) as busy:
+        while len(busy.samples) < 3:
+            time.sleep(0.005)
+    assert busy.samples[:3] == [40.0, 60.0, 80.0] and 60.0 <= busy.percent <= 80.0 and busy.why is None
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed: an ImportError
+    with GpuBusy() as busy:
+        pass
+    assert busy.percent is None and "nvidia-ml-py" in busy.why
