@@ -66,7 +66,7 @@ class FaceParams:
     mode: str = "exact"
     fast_stride: int = 5
     fast_height: int = 360
-    batch_megapixels: float = 4.0  # frames are detected in batches of at most this many pixels (memory bound)
+    batch_megapixels: float = 2.0  # frames are detected in batches of at most this many pixels (memory bound)
 
 
 @dataclass(frozen=True)

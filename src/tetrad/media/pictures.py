@@ -63,10 +63,11 @@ class PicturePass:
                 return
             self.rows["frames"].append(frame_row(self.vid, frame, crop, self.params.encoding))
         if idx in self.to_detect and "faces" not in self.failed:
+            size = rgb.shape[0] * rgb.shape[1]
+            if self._batch and self._pixels + size > self.params.face.batch_megapixels * 1e6:
+                self.flush()  # a batch never exceeds the budget, and holds at least one frame
             self._batch.append(frame)
-            self._pixels += rgb.shape[0] * rgb.shape[1]
-            if self._pixels >= self.params.face.batch_megapixels * 1e6:
-                self.flush()
+            self._pixels += size
 
     def rows_of(self, kind: str) -> list[dict[str, Any]]:
         """The finished rows of a picture kind (the mouths take their own pass: mouth_rows_streamed)."""
