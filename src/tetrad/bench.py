@@ -73,10 +73,12 @@ TARGETS = {  # the issue's CPU targets, so the report can say which ones are met
 def compose(workdir: Path, variant: str, mouth_frames: int | None, weights_dir: Path,
             extra: list[str] = (), conf_dir: Path = CONF_DIR, mini_root: Path | None = None) -> Params:
     """params.yaml for the bench: experiment=benchmark (full frame counts), demo weights allowed, no MLflow;
-    `mini_root`: where the mini benchmark's runs read it (--mini)."""
+    `mini_root`: where the mini benchmark's runs read it (--mini), at the demo's frame counts (2 semantic and 4
+    SBI frames a video: the demo's AUCs; at the benchmark's 16 and 32 its ViT-L and bf16 runs take hours)."""
     from tetrad.cli import compose_params
 
-    overrides = ["experiment=benchmark", "weights.allow_demo=true", f"weights.dir={weights_dir}",
+    overrides = [f"experiment={'demo' if mini_root else 'benchmark'}", "weights.allow_demo=true",
+                 f"weights.dir={weights_dir}",
                  f"datasets.mini.root={mini_root or workdir / 'clips'}", "mlflow.enabled=false",
                  f"extract.mouths.max_frames={'null' if not mouth_frames else int(mouth_frames)}",
                  *(f"layer.{layer}.variant={variant}" for layer in LAYERS), *extra]
