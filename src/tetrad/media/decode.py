@@ -8,6 +8,7 @@ fewer frames than its header declares is reported as truncated (the whole file: 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,28 +53,31 @@ def decode(path: Path, sample_rate: int | None, pick: Callable[[int], list[int]]
     if path.suffix.lower() in AUDIO_ONLY_SUFFIXES and pick is None:
         return _decode_audio_file(path, sample_rate)
     out = Decoded(path, sample_rate=sample_rate)
-    sink = on_frame or out.frames.append
-    try:
-        with av.open(str(path)) as container:
-            return _demux(container, out, pick, sink)
-    except StatusError:
-        raise
-    except (av.error.FFmpegError, ValueError, IndexError) as exc:
-        raise StatusError("decode_error", f"{path}: cannot decode ({type(exc).__name__}: {exc})") from None
+    with _opened(path) as container:
+        return _demux(container, out, pick, on_frame or out.frames.append)
 
 
 def read_frames(path: Path, wanted: set[int]) -> Iterator[Frame]:
     """The frames whose indices are in `wanted`, streamed in order (a second pass over a file decode() read)."""
+    with _opened(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        last = max(wanted, default=-1)
+        for index, frame in enumerate(container.decode(stream)):
+            if index > last:
+                break
+            if index in wanted:
+                yield index, float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[av.container.InputContainer]:
+    """The open container; what FFmpeg raises while it is read becomes one decode_error line naming the file."""
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            last = max(wanted, default=-1)
-            for index, frame in enumerate(container.decode(stream)):
-                if index > last:
-                    break
-                if index in wanted:
-                    yield index, float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
+            yield container
+    except StatusError:
+        raise
     except (av.error.FFmpegError, ValueError, IndexError) as exc:
         raise StatusError("decode_error", f"{path}: cannot decode ({type(exc).__name__}: {exc})") from None
 
