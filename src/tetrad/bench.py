@@ -354,20 +354,13 @@ class ChildRSS:
     def sample(self) -> None:
         """Read every new child's VmHWM and Pss once; children that have already exited are skipped."""
         for pid in set(_children(os.getpid())) - self.skip:
-            try:
-                text = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                if line.startswith("VmHWM:"):
-                    self.peaks[pid] = max(self.peaks.get(pid, 0), int(line.split()[1]) * 1024)
-            try:
-                text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                if line.startswith("Pss:"):
-                    self.pss[pid] = max(self.pss.get(pid, 0), int(line.split()[1]) * 1024)
+            for seen, field, table in ((self.peaks, "VmHWM", "status"), (self.pss, "Pss", "smaps_rollup")):
+                try:
+                    value = agree.vm_bytes(field, pid, table)
+                except OSError:
+                    break  # exited meanwhile
+                if value:  # a zombie has no memory lines: nothing to record
+                    seen[pid] = max(seen.get(pid, 0), value)
 
 
 def _children(pid: int) -> list[int]:

@@ -260,9 +260,10 @@ def mini_agreement(exact: tuple[Params, Path], fast: tuple[Params, Path], layers
 # ------------------------------------------------------------------------------------------------ worker probe
 
 
-def vm_bytes(field: str, pid: int | str = "self") -> int:
-    """One Vm*/Rss* line of /proc/<pid>/status, in bytes (0 when absent)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+def vm_bytes(field: str, pid: int | str = "self", table: str = "status") -> int:
+    """One `<field>: N kB` line of /proc/<pid>/<table> (status: Vm*/Rss*; smaps_rollup: Pss), in bytes (0 when
+    absent). OSError when the process is gone."""
+    for line in Path(f"/proc/{pid}/{table}").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     return 0
