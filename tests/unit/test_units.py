@@ -33,4 +33,18 @@ def test_tail_window_is_aligned_to_the_end():
 def test_too_short_is_a_status_not_a_score():
     with pytest.raises(StatusError) as err:
         windows(0.6)
-    assert err.value.status == "too_short" and "0.60 s" in str(err.value)
+    assert err.value.status == "too_short" and "0.600 s (9600 samples" in str(err.value)
+    assert "min_s=1.000 s (16000 samples" in str(err.value)
+
+
+def test_durations_print_exactly_near_the_limit():
+    with pytest.raises(StatusError) as err:  # 15999 samples used to print as "1.00 s, shorter than 1.0 s"
+        audio_windows("v", np.zeros(15999, np.float32), SR, 4.0, 1.0)
+    assert "audio is 1.000 s (15999 samples" in str(err.value)
+
+
+def test_min_s_zero_accepts_any_non_empty_clip():
+    assert len(audio_windows("v", np.zeros(1, np.float32), SR, 4.0, 0.0)) == 1
+    with pytest.raises(StatusError) as err:
+        audio_windows("v", np.zeros(0, np.float32), SR, 4.0, 0.0)
+    assert err.value.status == "too_short"

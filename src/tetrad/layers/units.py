@@ -16,11 +16,13 @@ def audio_windows(video_id: str, wave: np.ndarray, sr: int, window_s: float, min
     Rule: windows of `window_s` with stride `window_s` from t = 0; when the clip is longer than one window
     and a tail remains, one last window is aligned to the clip's end (it overlaps the previous one) so every
     window has the same length and no sample is dropped. A clip shorter than one window is one window of the
-    whole clip; a clip shorter than `min_s` is too short to score.
+    whole clip; a clip shorter than `min_s` (or empty) is too short to score.
     """
     n, win = len(wave), int(round(window_s * sr))
-    if n < int(round(min_s * sr)):
-        raise StatusError("too_short", f"{video_id}: audio is {n / sr:.2f} s, shorter than min_s={min_s} s")
+    if n == 0 or n < int(round(min_s * sr)):
+        raise StatusError("too_short", f"{video_id}: audio is {n / sr:.3f} s ({n} samples at {sr} Hz), shorter "
+                                       f"than the layer's minimum min_s={min_s:.3f} s ({int(round(min_s * sr))} "
+                                       "samples; 0 = any non-empty clip)")
     if n <= win:
         starts = [0]
         win = n

@@ -21,7 +21,7 @@ from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassifica
 from tetrad.layers.base import CheckpointError, Detector, DetectorSpec, Unit
 from tetrad.layers.registry import register_detector
 from tetrad.layers.units import audio_windows
-from tetrad.params import build
+from tetrad.params import ConfigError, build
 from tetrad.weights.catalog import WeightEntry
 
 # The checkpoints this detector can load (read without importing this module by `tetrad weights`; literals only).
@@ -37,12 +37,21 @@ WEIGHTS = (
 
 
 SAMPLE_RATE = 16000
+MIN_ENCODER_SAMPLES = 400  # the conv feature encoder's receptive field
 
 
 @dataclass(frozen=True)
 class W2V2Options:
     window_s: float = 4.0  # equal-length windows, see tetrad.layers.units.audio_windows
-    min_s: float = 1.0  # shorter clips get status too_short
+    # Shorter clips get status too_short. The feature encoder needs 400 samples (25 ms) for a single frame; we
+    # keep 1 s (50 frames) because the head mean-pools frames without a mask and the model was fine-tuned on
+    # clips of seconds: under a second a clip is mostly edge effects.
+    min_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.min_s < MIN_ENCODER_SAMPLES / SAMPLE_RATE:
+            raise ConfigError(f"layer.audio.options.min_s: wav2vec2 needs at least {MIN_ENCODER_SAMPLES} samples "
+                              f"({MIN_ENCODER_SAMPLES / SAMPLE_RATE:.3f} s) for one frame, got {self.min_s}")
 
 
 def fake_index(id2label: Mapping[Any, str], where: str) -> tuple[int, int]:
@@ -70,6 +79,7 @@ class W2V2Detector(Detector):
         input_size=(SAMPLE_RATE * 4,),
         normalisation="per-window zero mean / unit variance (feature extractor do_normalize)",
     )
+    options_type = W2V2Options
 
     def __init__(self, model: Wav2Vec2ForSequenceClassification, extractor: Any, options: W2V2Options,
                  where: str) -> None:

@@ -1,1 +1,1 @@
-"""Decoding and per-kind preparation of media (PyAV for containers, librosa for audio files)."""
+"""Decoding and per-kind preparation of media (PyAV for every container and audio file, soxr to resample)."""
