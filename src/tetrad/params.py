@@ -55,9 +55,13 @@ class FramesExtractParams:
 class FaceParams:
     """conf/face/: which face detector and landmarker the `faces` and `mouths` caches are built with."""
 
-    detector: str = "mtcnn"  # registered face detector (tetrad.faces)
-    options: dict[str, Any] = field(default_factory=dict)  # passed to the detector's constructor
+    detector: str = "retinaface"  # registered face detector (tetrad.faces) of the SBI face crops
+    options: dict[str, Any] = field(default_factory=dict)  # passed to its constructor
     min_score: float = 0.7  # faces below this detector confidence are dropped (RetinaFace's SBI threshold)
+    # The mouth track's boxes (they seed the 68-point landmarker on every frame of a video): its own detector,
+    # or "" for the SBI detector. See docs/architecture.md, "Face detectors".
+    mouth_detector: str = "mtcnn"
+    mouth_options: dict[str, Any] = field(default_factory=dict)
     landmarks: str = "dlib68"  # registered 68-point landmarker (mouth alignment)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     # exact: the detector on every frame a kind needs, at full resolution (upstream's protocol, parity-tested).
@@ -157,6 +161,7 @@ class MlflowParams:
 @dataclass(frozen=True)
 class Params:
     experiment: str = "benchmark"  # name of the conf/experiment preset, recorded in reports
+    protocol: str = "tetrad"  # tetrad | upstream (conf/protocol/; tetrad.protocol checks and reports it)
     datasets: dict[str, DatasetParams] = field(default_factory=dict)  # evaluated by `dvc repro`, by name
     dataset_names: list[str] = field(default_factory=list)  # = the keys of `datasets` (drives dvc.yaml's matrix)
     layer: dict[str, LayerParams] = field(default_factory=dict)  # the enabled layers (conf/layer/<layer>/)
@@ -168,6 +173,7 @@ class Params:
 
 
 _CHOICES = {
+    "protocol": ("tetrad", "upstream"),
     "extract.frames.mode": ("resize_crop", "center_crop"),
     "aggregate.missing": ("abstain", "impute", "drop"),
     "extract.kinds": KINDS,

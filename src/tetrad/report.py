@@ -24,6 +24,16 @@ def demo_layers(metrics: Mapping[str, Any]) -> list[str]:
     return [name for name, block in metrics["layers"].items() if block.get("weights") == "demo-random"]
 
 
+def protocol_lines(protocol: Mapping[str, Any] | None) -> list[str]:
+    """The protocol in force and every setting where it departs from the upstream detectors' evaluation."""
+    if not protocol:
+        return []
+    found = protocol.get("departures") or []
+    head = f"Protocol: **{protocol['name']}**; " + ("every layer evaluates as its upstream does." if not found else
+                                                     f"{len(found)} departures from upstream's evaluation:")
+    return [head, *[f"- {d}" for d in found], ""]
+
+
 def render_markdown(metrics: Mapping[str, Any]) -> str:
     lines = [f"# Tetrad report: {metrics['dataset']}", "",
              f"{metrics['n_videos']} videos, {metrics['n_scored']} with a fused score; threshold "
@@ -31,6 +41,7 @@ def render_markdown(metrics: Mapping[str, Any]) -> str:
              ""]
     if demo := demo_layers(metrics):
         lines += [DEMO_WARNING.format(layers=", ".join(demo)), ""]
+    lines += protocol_lines(metrics.get("protocol"))
     lines += ["## Layers (each against its modality-true label), 95% grouped-bootstrap CI", "",
               "| layer | detector | weights | label | coverage | " + " | ".join(_COLS) + " |",
               "|---" * (5 + len(_COLS)) + "|"]

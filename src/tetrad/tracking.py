@@ -42,11 +42,15 @@ def git_sha(root: Path = Path(".")) -> str:
     return (out.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
 
 
-def run_tags(infos: Mapping[str, Mapping[str, Any]], manifest_sha: str, experiment: str) -> dict[str, str]:
-    """MLflow tags: code, pipeline, data and weights provenance (`infos`: each layer's detect run info)."""
+def run_tags(infos: Mapping[str, Mapping[str, Any]], manifest_sha: str, experiment: str,
+             protocol: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """MLflow tags: code, pipeline, data and weights provenance (`infos`: each layer's detect run info) and the
+    evaluation protocol with its departures from upstream's (tetrad.protocol)."""
     lock = Path("dvc.lock")
+    protocol = protocol or {"name": "unknown", "departures": []}
     tags = {"git_sha": git_sha(), "dvc_lock_sha256": file_sha256(lock) if lock.is_file() else "none",
-            "manifest_sha256": manifest_sha, "experiment": experiment,
+            "manifest_sha256": manifest_sha, "experiment": experiment, "protocol": protocol["name"],
+            "protocol.departures": "; ".join(protocol["departures"]) or "none",
             "weights": "demo-random" if any(i["weights"] == "demo-random" for i in infos.values()) else "real"}
     for layer, info in infos.items():
         tags[f"weights.{layer}"] = info["weights"]

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import torch
 
 from tetrad.layers import CheckpointError, create_detector
-from tetrad.layers.aasist import AASIST_FULL, AASIST_TINY, AASISTArch, AASISTDetector, tile_to_length, window_units
+from tetrad.layers.aasist import (AASIST_FULL, AASIST_TINY, AASISTArch, AASISTDetector, AASISTOptions, tile_to_length,
+                                  window_units)
 from tetrad.layers.base import Unit, load_checkpoint
 from tetrad.schemas import StatusError
 from tetrad.params import ConfigError
@@ -125,6 +127,14 @@ def test_windows_all_versus_first():
     np.testing.assert_array_equal(first[0].data, wave[:N])
 
 
+def test_short_clips_are_tiled_and_scored_as_upstream_does():
+    """Upstream's pad tiles any non-empty clip: 0.83 s (13280 samples) is one unit of N samples by default."""
+    wave = np.arange(13280, dtype=np.float32)
+    (unit,) = window_units("v", wave, 16000, N, AASISTOptions().min_s, "all")
+    assert unit.data.shape == (N,) and unit.data[13280] == 0 and unit.data[N - 1] == (N - 1) % 13280
+    assert AASISTOptions().min_s == 0.0
+
+
 def test_too_short_and_wrong_rate_are_statuses():
     with pytest.raises(StatusError) as err:
         window_units("v", np.zeros(8000, np.float32), 16000, N, 1.0, "all")
@@ -174,6 +184,21 @@ def test_real_weights_rank_recorded_speech_above_espeak(tmp_path):
     with torch.inference_mode():
         fake, bona_fide = detector.score(detector.preprocess(units))
     assert bona_fide[0] > bona_fide[1] + 2.0 and fake[0] < fake[1]
+
+
+@pytest.mark.parametrize("seconds, suffix, subtype", [(0.83, ".wav", "PCM_16"), (5.3, ".flac", "PCM_24")])
+def test_our_decode_gives_the_input_upstreams_read_gives(tmp_path, tiny_file, seconds, suffix, subtype):
+    """File -> first window: tetrad's decode + window rule == upstream's soundfile read + pad, bit for bit."""
+    from tetrad.media.decode import decode
+    from tetrad.parity.aasist import upstream_read
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / f"clip{suffix}"
+    sf.write(path, np.clip(rng.standard_normal(int(seconds * 16000)) * 0.2, -1, 1), 16000, subtype=subtype)
+    detector = create_detector("aasist", {"model": tiny_file}, "tiny", {"windows": "first"})
+    (unit,) = detector.make_units(audio_rows(decode(path, 16000, None).audio))
+    ours = detector.preprocess([unit])[0].numpy()
+    np.testing.assert_array_equal(ours, upstream_read(path, detector.net.arch.nb_samp))
 
 
 # --------------------------------------------------------------------------------------------- upstream parity

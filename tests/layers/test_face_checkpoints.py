@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 import torch
 
 from tetrad.layers import CheckpointError, create_detector
@@ -98,7 +99,7 @@ def test_lip_clip_score_is_the_mean_logit_then_sigmoid(files):
     assert video["p_fake"] == pytest.approx(1 / (1 + np.exp(-np.mean(logits))))
 
 
-def test_semantic_layer_reads_face_crops_resized_to_224(tmp_path):
+def test_semantic_layer_reads_face_crops_cropped_to_224(tmp_path):
     import numpy as np
     import pandas as pd
 
@@ -116,3 +117,31 @@ def test_semantic_layer_reads_face_crops_resized_to_224(tmp_path):
     units = ufd.make_units(rows)
     assert [u.data.shape for u in units] == [(224, 224, 3)] * 2 and [u.frame_idx for u in units] == [3, 9]
     assert ufd.preprocess(units).shape == (2, 3, 224, 224)
+
+
+@pytest.mark.parametrize("crop", ["center_crop", "resize_crop"])
+def test_ufd_never_squashes_a_non_square_picture(tmp_path, crop):
+    """A 301x500 and a 150x400 picture: upstream's centre crop (offset round-half-even, zero padding) or the
+    aspect-keeping video protocol, never a resize to a square."""
+    import numpy as np
+    import pandas as pd
+
+    from tetrad.layers.ufd import UFDDetector
+
+    for slot in ("backbone", "head"):
+        UFDDetector.write_demo_weights(slot, tmp_path / slot, "tiny", 0)
+    ufd = create_detector("ufd_clip_vitl14", {s: tmp_path / s for s in ("backbone", "head")}, "tiny", {"crop": crop})
+    rng = np.random.default_rng(1)
+    tall, wide = (rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((301, 500, 3), (150, 400, 3)))
+    rows = pd.DataFrame({"video_id": "v", "frame_idx": [0, 1], "face_idx": 0, "status": "ok", "pts_s": 0.0,
+                         "height": [301, 150], "width": [500, 400], "channels": 3,
+                         "image": [tall.tobytes(), wide.tobytes()]})
+    first, second = (u.data for u in ufd.make_units(rows))
+    if crop == "center_crop":
+        np.testing.assert_array_equal(first, tall[38:262, 138:362])  # round(77 / 2) = 38, half to even
+        np.testing.assert_array_equal(second[37:187], wide[:, 88:312])  # 37 zero rows above, 37 below
+        assert not second[:37].any() and not second[187:].any()
+    else:  # short side to 256: 301x500 -> 256x425, 150x400 -> 256x683, then the centre 224x224
+        assert first.shape == second.shape == (224, 224, 3)
+        scaled = np.asarray(Image.fromarray(tall).resize((425, 256), Image.BILINEAR))
+        assert np.abs(first.astype(int) - scaled[16:240, 100:324]).mean() < 3  # same region, not squashed

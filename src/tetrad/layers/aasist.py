@@ -14,7 +14,8 @@ Windows per clip (option `windows`):
     aligned to the clip's end (as `tetrad.layers.units.audio_windows`), so no sample is dropped and no window
     is padded. Video score = mean of window P(fake) (`spec.reduce` "mean_prob").
   - "first": upstream's evaluation rule, the first 64600 samples only (one unit per clip).
-A clip shorter than `min_s` (default 1.0 s) gets status too_short; audio not at 16 kHz is an error.
+Any non-empty clip is scored, tiled as upstream tiles it (`min_s`, default 0, can exclude shorter clips as
+too_short); audio not at 16 kHz is an error.
 
 Score convention: upstream's model returns logits [B, 2] with class 1 = bona fide, and ranks by the raw
 bona fide logit l1 (higher = more real). Our `forward` returns the fake-positive logit l0 - l1, so
@@ -123,13 +124,15 @@ ARCHS: dict[str, dict[str, AASISTArch]] = {
 @dataclass(frozen=True)
 class AASISTOptions:
     windows: str = "all"  # all | first (see the module docstring)
-    min_s: float = 1.0  # shorter clips get status too_short
+    # Upstream's eval `pad` tiles any non-empty clip to nb_samp samples and scores it, so by default so do we
+    # (0: the smallest clip accepted is one sample). A positive value reports shorter clips as too_short.
+    min_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.windows not in WINDOW_RULES:
             raise ConfigError(f"layer.audio.options.windows: expected one of {WINDOW_RULES}, got {self.windows!r}")
-        if self.min_s <= 0:
-            raise ConfigError(f"layer.audio.options.min_s: must be > 0, got {self.min_s}")
+        if self.min_s < 0:
+            raise ConfigError(f"layer.audio.options.min_s: must be >= 0, got {self.min_s}")
 
 
 # --------------------------------------------------------------------------------------------- input protocol
@@ -374,7 +377,9 @@ class AASISTDetector(Detector):
         paper="AASIST: Audio Anti-Spoofing using Integrated Spectro-Temporal Graph Attention Networks (ICASSP 2022)",
         input_size=(AASIST_FULL.nb_samp,),
         normalisation="none: raw 16 kHz float waveform; short clips tiled to 64600 samples",
+        upstream_options={"windows": "first"},
     )
+    options_type = AASISTOptions
 
     def __init__(self, arch: AASISTArch, options: AASISTOptions) -> None:
         super().__init__()

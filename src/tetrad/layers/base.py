@@ -34,6 +34,9 @@ class DetectorSpec:
     normalisation: str = ""
     variants: tuple[str, ...] = ("full", "tiny")
     other_inputs: tuple[str, ...] = ()  # further cache kinds it can read (`layer.<name>.input`), e.g. faces
+    # option values under which the detector evaluates as its upstream does (`protocol: upstream` sets them
+    # through conf/protocol_layer/; tetrad.protocol reports any run that departs from them)
+    upstream_options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -56,6 +59,7 @@ class Detector(nn.Module):
     """Base class: subclasses set `spec`, build their module tree, and implement the methods below."""
 
     spec: ClassVar[DetectorSpec]
+    options_type: ClassVar[type | None] = None  # the frozen dataclass `layer.<name>.options` is built into
 
     def make_units(self, rows: Any) -> list[Unit]:
         """Cut one video's cache rows (a DataFrame) into scoring units."""

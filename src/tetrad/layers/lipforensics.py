@@ -233,6 +233,7 @@ class LipForensicsDetector(Detector):
         input_size=(1, 25, CROP, CROP),
         normalisation="greyscale/255, centre crop 88, mean 0.421, std 0.165",
     )
+    options_type = LipOptions
 
     def __init__(self, arch: LipArch, options: LipOptions) -> None:
         super().__init__()

@@ -4,12 +4,19 @@ Backbone checkpoint: OpenAI's `ViT-L-14.pt` (a TorchScript archive of fp16 tenso
 state dict. As upstream, weights are rounded to fp16 on load and the model computes in fp32. Head checkpoint:
 UFD's `fc_weights.pth`, keys `weight` [1, 768] and `bias` [1]. The head sees the unnormalised projected
 embedding (`encode_image`), never an L2-normalised one.
+
+Inputs are never squashed: a picture that is not already 224x224 (a face crop, a cache built at another
+`extract.frames.size`) is brought to 224 by option `crop`, the same rule as the frames cache
+(`tetrad.media.frames.semantic_crop`): `center_crop` is upstream's evaluation (zero padding below 224),
+`resize_crop` resizes the short side to `resize` first and keeps the aspect ratio.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,8 @@ from tetrad.layers.base import CheckpointError, Detector, DetectorSpec, Unit, is
 from tetrad.layers.base import load_checkpoint, load_strict
 from tetrad.layers.registry import register_detector
 from tetrad.layers.units import image_units
+from tetrad.media.frames import CROP_MODES, semantic_crop
+from tetrad.params import ConfigError, build
 from tetrad.weights.catalog import WeightEntry
 
 # The checkpoints this detector can load (read without importing this module by `tetrad weights`; literals only).
@@ -49,10 +58,17 @@ WEIGHTS = (
 )
 
 
-def resize_square(image: np.ndarray, size: int) -> np.ndarray:
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-    resized = TF.resize(tensor, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
-    return resized.permute(1, 2, 0).numpy()
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UFDOptions:
+    crop: str = "resize_crop"  # how a picture that is not 224x224 reaches the model (center_crop: upstream's eval)
+    resize: int = 256  # resize_crop: the short side first goes to this many pixels (UFD's training resize)
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROP_MODES:
+            raise ConfigError(f"layer.semantic.options.crop: expected one of {CROP_MODES}, got {self.crop!r}")
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -77,27 +93,35 @@ class UFDDetector(Detector):
         input_size=(3, 224, 224),
         normalisation="RGB/255, CLIP mean/std",
         other_inputs=("faces",),
+        upstream_options={"crop": "center_crop"},
     )
+    options_type = UFDOptions
 
-    def __init__(self, backbone: nn.Module, head: nn.Linear) -> None:
+    def __init__(self, backbone: nn.Module, head: nn.Linear, options: UFDOptions = UFDOptions()) -> None:
         super().__init__()
         self.backbone = backbone
         self.fc = head
+        self.options = options
 
     @classmethod
     def from_weights(cls, weights: Mapping[str, Path], variant: str, options: Mapping[str, Any]) -> UFDDetector:
-        if options:
-            raise ValueError(f"layer.semantic.options: ufd_clip_vitl14 takes no options, got {sorted(options)}")
+        opts = build(UFDOptions, dict(options), "layer.semantic.options")
         backbone = load_clip_visual(Path(weights["backbone"]), variant)
         head = nn.Linear(backbone.output_dim, 1)
         load_strict(head, load_checkpoint(Path(weights["head"])), Path(weights["head"]))
-        return cls(backbone, head)
+        return cls(backbone, head, opts)
 
     def make_units(self, rows: pd.DataFrame) -> list[Unit]:
-        """Whole-frame crops (224, as cached) or face crops (the SBI crops, resized to 224 with antialiasing)."""
+        """Whole-frame crops (224, as cached) or other pictures (face crops), cropped to 224 by option `crop`."""
         units = image_units(str(rows["video_id"].iloc[0]), rows)
-        return [u if u.data.shape[:2] == (224, 224) else dataclasses.replace(u, data=resize_square(u.data, 224))
-                for u in units]
+        other = {u.data.shape[:2] for u in units} - {(224, 224)}
+        if not other:
+            return units
+        opts = self.options
+        log.info("%s: pictures of %s px brought to 224x224 by %s", units[0].video_id,
+                 ", ".join(f"{w}x{h}" for h, w in sorted(other)), opts.crop)
+        return [u if u.data.shape[:2] == (224, 224)
+                else dataclasses.replace(u, data=semantic_crop(u.data, 224, opts.crop, opts.resize)) for u in units]
 
     def preprocess(self, units: list[Unit]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack([u.data for u in units])).permute(0, 3, 1, 2)

@@ -6,6 +6,8 @@ import numpy as np
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
+CROP_MODES = ("resize_crop", "center_crop")
+
 
 def semantic_crop(rgb: np.ndarray, size: int, mode: str, resize: int) -> np.ndarray:
     """224x224 RGB uint8 for UFD.
@@ -18,6 +20,6 @@ def semantic_crop(rgb: np.ndarray, size: int, mode: str, resize: int) -> np.ndar
     image = Image.fromarray(rgb)
     if mode == "resize_crop":
         image = TF.resize(image, [resize], interpolation=TF.InterpolationMode.BILINEAR)
-    elif mode != "center_crop":
+    elif mode not in CROP_MODES:
         raise ValueError(f"unknown semantic crop mode {mode!r}")
     return np.asarray(TF.center_crop(image, [size, size]), dtype=np.uint8)

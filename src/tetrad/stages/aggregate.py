@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from tetrad import schemas
@@ -32,7 +33,7 @@ def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, Any]:
                for name, info in infos.items()}
     result = evaluate(manifest, reduced, {n: modality_label(n) for n in infos},
                       {n: i["detector"] for n, i in infos.items()}, params.aggregate, dataset)
-    metrics = {**result.metrics, "experiment": params.experiment}
+    metrics = {**result.metrics, "experiment": params.experiment, "protocol": protocol_of(params, infos)}
     for name, info in infos.items():
         metrics["layers"][name]["weights"] = info["weights"]
         metrics["layers"][name]["input"] = info.get("input", {})
@@ -41,7 +42,7 @@ def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, Any]:
     for name, curve in result.curves.items():
         write_text(curve.to_csv(index=False), paths.reports / "roc" / f"{name}.csv")
     write_text(render_markdown(metrics), paths.reports / "report.md")
-    tags = run_tags(infos, file_sha256(paths.manifest), params.experiment)
+    tags = run_tags(infos, file_sha256(paths.manifest), params.experiment, metrics["protocol"])
     run_id = log_run(params.mlflow, f"{dataset}-{params.experiment}", asdict(params), metrics, tags, [paths.reports])
     write_json(summary_row(metrics, run_id), paths.summary_row)
     log.info("wrote %s (metrics.json, report.md, videos.parquet, roc/)\n%s", paths.reports,
@@ -49,6 +50,13 @@ def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, Any]:
     if demo := demo_layers(metrics):
         log.warning("layers %s ran DEMO-RANDOM weights: their scores mean nothing", demo)
     return metrics
+
+
+def protocol_of(params: Params, infos: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The protocol in force and the layers' departures from upstream's evaluation, as each detect run recorded
+    them (tetrad.protocol; the detect stage refuses an `upstream` run with any)."""
+    found = {d for info in infos.values() for d in info.get("protocol", {}).get("departures", [])}
+    return {"name": params.protocol, "departures": sorted(found)}
 
 
 def main(argv: list[str] | None = None) -> int:

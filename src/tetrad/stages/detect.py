@@ -26,7 +26,7 @@ import pyarrow as pa
 import torch
 from tqdm import tqdm
 
-from tetrad import schemas
+from tetrad import protocol, schemas
 from tetrad.env import setup
 from tetrad.io import read_table, write_json, write_table
 from tetrad.layers import create_detector, get_spec
@@ -359,6 +359,7 @@ def schema_for(kind: str) -> pa.Schema:
 
 def run(params: Params, dataset: str, layer: str, root: Path = Path(".")) -> pd.DataFrame:
     """Score one layer of one dataset; writes the scores table and its run info, returns the scores."""
+    protocol.check(params)  # a run labelled upstream must be upstream's, before any model runs
     cfg = params.layer[layer]
     paths = Paths(dataset, root)
     if params.weights.allow_demo:  # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
@@ -379,6 +380,7 @@ def run(params: Params, dataset: str, layer: str, root: Path = Path(".")) -> pd.
     info = run_info(detector, weights, cfg, {"load_s": load_s, **timing})
     made_by = paths.provenance(cfg.input)  # face kinds: which detector / mean face cut the crops
     info["input"] = {"kind": cfg.input, **(json.loads(made_by.read_text()) if made_by.is_file() else {})}
+    info["protocol"] = {"name": params.protocol, "departures": protocol.layer_departures(params, layer)}
     write_json(info, paths.score_info(layer))
     per_video = scores.groupby("video_id")["status"].first().value_counts().to_dict()
     log.info("wrote %s: %d units, per-video status %s", out, int((scores["status"] == "ok").sum()), per_video)
