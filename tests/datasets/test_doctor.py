@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+from fractions import Fraction
+from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from tests.datasets.conftest import place, write
 from tetrad.datasets import build_manifest
+from tetrad.cli import parse_args
 from tetrad.cli import parser as cli_parser
-from tetrad.datasets.doctor import doctor, load_dataset_params, manifest_hash
+from tetrad.datasets.doctor import decode_fully, doctor, load_dataset_params, load_target, manifest_hash, probe_file
 from tetrad.params import DatasetParams
 
 LIST = "1 YouTube-real/00170.mp4\n1 Celeb-real/id0_0000.mp4\n0 Celeb-synthesis/id0_id1_0000.mp4\n" \
@@ -109,3 +116,135 @@ def test_cli_reads_conf_dataset_yaml_and_params_yaml(celebdf, tmp_path, capsys):
     assert load_dataset_params("cdf", params_file).root == celebdf.root
     args = parser.parse_args(["doctor", "nope", "--conf-dir", str(conf)])
     assert args.func(args) == 2 and "known datasets: ['celebdf']" in capsys.readouterr().out
+
+
+# -- full decode, overrides, cross-split groups, where the root came from (issue 12) ---------------------------
+
+CONF = Path(__file__).resolve().parents[2] / "conf"  # the shipped conf/, read only
+ASV_PROTOCOLS = "LA/ASVspoof2019_LA_cm_protocols"
+
+
+def _faststart_mp4(path: Path, n_frames: int = 50, rate: int = 16000) -> Path:
+    """H.264 + AAC with the index first (as the mini benchmark and web videos have it): a cut copy still opens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as box:
+        video = box.add_stream("libx264", rate=25, width=64, height=64, pix_fmt="yuv420p")
+        video.codec_context.thread_count = 1
+        sound = box.add_stream("aac", rate=rate, layout="mono")
+        for i in range(n_frames):  # noise frames: big enough packets that a cut lands mid-stream
+            pixels = np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            box.mux(video.encode(frame))
+        tone = (0.2 * np.sin(np.arange(n_frames * rate // 25) * 0.05)).astype(np.float32)
+        for start in range(0, len(tone), 1024):
+            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = rate, start, Fraction(1, rate)
+            box.mux(sound.encode(chunk))
+        box.mux(sound.encode(None))
+        box.mux(video.encode(None))
+    return path
+
+
+@pytest.fixture()
+def cut_tree(tmp_path):
+    """folder adapter: real/good.mp4 whole, real/cut.mp4 its first half (opens, first frames decode)."""
+    good = _faststart_mp4(tmp_path / "real" / "good.mp4")
+    data = good.read_bytes()
+    (tmp_path / "real" / "cut.mp4").write_bytes(data[: len(data) // 2])
+    return tmp_path
+
+
+def test_full_decodes_every_frame_and_names_a_truncated_file(cut_tree):
+    params = DatasetParams(name="f", adapter="folder", root=str(cut_tree))
+    cut = str((cut_tree / "real" / "cut.mp4").resolve())
+    assert probe_file(cut) == (True, True)  # the first-frame probe cannot tell...
+    assert doctor(params, sample=5).undecodable == []
+    report = doctor(params, full=True)  # ...the full decode can
+    assert report.full and report.probed == 2 and report.usable
+    assert len(report.undecodable) == 1, report.undecodable
+    line = f"{re.escape(cut)}: only \\d+ of 50 video frames could be decoded; the audio stream decodes to " \
+           r"[01]\.\d{3} s of the 2\.000 s its header declares \(truncated or corrupt file\)"
+    assert re.fullmatch(line, report.undecodable[0]), report.undecodable[0]
+    assert "1 of 2 fully decoded files cannot be decoded" in report.warnings
+    text = report.render()
+    assert "decoded 2 files fully with PyAV" in text and f"undecodable files: 1\n  {report.undecodable[0]}" in text
+    assert decode_fully(cut_tree / "real" / "good.mp4") == (True, True)
+
+
+def test_full_reports_the_mini_benchmarks_truncated_file(mini_root):
+    report = doctor(DatasetParams(root=str(mini_root)), full=True)
+    truncated = str((mini_root / "faulty" / "truncated.mp4").resolve())
+    assert len(report.undecodable) == 1 and report.undecodable[0].startswith(f"{truncated}: only ")
+    assert "truncated or corrupt file" in report.undecodable[0]
+    assert report.probed == report.selected == 28 and report.exit_code == 0
+
+
+@pytest.fixture()
+def asv_train_dev(tmp_path, media):
+    """An ASVspoof 2019 LA copy with only the train and dev protocols (no eval)."""
+    write(tmp_path / ASV_PROTOCOLS / "ASVspoof2019.LA.cm.train.trn.txt",
+          "LA_0079 LA_T_1138215 - - bonafide\nLA_0079 LA_T_1271820 - A01 spoof\n")
+    write(tmp_path / ASV_PROTOCOLS / "ASVspoof2019.LA.cm.dev.trl.txt", "LA_0069 LA_D_1047731 - - bonafide\n")
+    for rel in ("train/flac/LA_T_1138215", "train/flac/LA_T_1271820", "dev/flac/LA_D_1047731"):
+        place(tmp_path, f"LA/ASVspoof2019_LA_{rel}.flac", media["flac"])
+    return tmp_path
+
+
+def _doctor_cli(argv: list[str], capsys) -> tuple[int, str]:
+    args = parse_args(["doctor", *argv])
+    return args.func(args), capsys.readouterr().out
+
+
+def test_overrides_adapter_options_and_selection(asv_train_dev, capsys):
+    base = ["asvspoof2019la", "--conf-dir", str(CONF), "--root", str(asv_train_dev)]
+    code, out = _doctor_cli(base, capsys)  # the shipped config reads the eval protocol too
+    assert code == 1 and "ASVspoof2019.LA.cm.eval.trl.txt not found" in out
+    code, out = _doctor_cli([*base, "parts=[train,dev]", "split=val"], capsys)  # overrides after the options
+    assert code == 0, out
+    assert "selection (split=val sample=None limit=None seed=0): 1 rows" in out and "result: usable" in out
+    target = load_target("asvspoof2019la", None, CONF, None, ["options.parts=[train]", "limit=1", "split=null"])
+    assert target.params.options == {"parts": ["train"]} and target.params.limit == 1
+    assert target.params.split is None
+    with pytest.raises(SystemExit):  # an unknown option is still an argparse error, not an override
+        parse_args(["doctor", "asvspoof2019la", "split=val", "--nope"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("protocol=x", "override 'protocol=x': unknown key 'protocol' (dataset keys: name, adapter, root, split"),
+    ("options.nope=1", "unknown key 'options.nope'"),
+    ("limit=many", "dataset.limit: expected int, got 'many'"),
+    ("split", "cannot parse the override"),
+])
+def test_bad_override_is_one_error_naming_it(override, message, capsys):
+    code, out = _doctor_cli(["asvspoof2019la", "--conf-dir", str(CONF), override], capsys)
+    assert code == 2 and out.startswith("error: ") and message in out and len(out.splitlines()) == 1, out
+
+
+def test_identity_in_several_splits_is_flagged(celebdf, tmp_path, media, capsys):
+    place(tmp_path, "Celeb-real/id0_0001.mp4", media["video"])  # unlisted: split train with all_videos
+    (tmp_path / "YouTube-real").mkdir(exist_ok=True)
+    assert doctor(celebdf).shared_groups == []  # the test list alone: one split
+    report = doctor(dataclasses.replace(celebdf, options={"all_videos": True}))
+    assert report.shared_groups == ["id0: test, train"] and report.usable
+    assert any("1 of 3 groups appear in more than one split (e.g. id0: test, train)" in w for w in report.warnings)
+    assert "groups in several splits: 1\n  id0: test, train" in report.render()
+    conf = write(tmp_path / "conf" / "dataset" / "celebdf.yaml", f"name: celebdf\nadapter: celebdf\nroot: {tmp_path}\n")
+    code, out = _doctor_cli(["celebdf", "--conf-dir", str(conf.parents[1]), "all_videos=true"], capsys)
+    assert code == 0 and "appear in more than one split" in out
+
+
+def test_missing_root_names_where_it_was_set(tmp_path, capsys):
+    conf = write(tmp_path / "conf" / "dataset" / "cdf.yaml", "name: cdf\nadapter: celebdf\nroot: nowhere\n")
+    conf_dir = str(conf.parents[1])
+    code, out = _doctor_cli(["cdf", "--conf-dir", conf_dir], capsys)
+    assert code == 1 and f"does not exist (set by `root` in {conf})" in out
+    code, out = _doctor_cli(["cdf", "--conf-dir", conf_dir, "--root", str(tmp_path / "gone")], capsys)
+    assert code == 1 and f"dataset root {tmp_path / 'gone'} does not exist (set by --root on the command line)" in out
+    code, out = _doctor_cli(["cdf", "--conf-dir", conf_dir, "root=elsewhere"], capsys)
+    assert code == 1 and "(set by the override 'root=elsewhere' on the command line)" in out
+    params_file = write(tmp_path / "params.yaml", "datasets:\n  cdf:\n    name: cdf\n    adapter: celebdf\n"
+                                                  "    root: nowhere\n")
+    code, out = _doctor_cli(["cdf", "--params", str(params_file)], capsys)
+    assert code == 1 and f"(set by `datasets.cdf.root` in {params_file})" in out
+    assert "params.yaml" not in _doctor_cli(["cdf", "--params", str(params_file), "--root", "x"], capsys)[1]

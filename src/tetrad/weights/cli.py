@@ -2,19 +2,30 @@
 
 Building the parser reads no catalog (the entries are only read when a command runs), so `tetrad --help` and
 every other command stay cheap. Each handler returns the exit code.
+
+`verify` checks what the configured pipeline loads (params.yaml: each enabled layer's weight slots, and the mouth
+mean face when mouths are extracted): it fails when one of them is missing, mismatched or incomplete, or is only
+a demo-random stand-in (random weights, not the checkpoint: their scores mean nothing) unless `--allow-demo`
+accepts those. A mismatched or incomplete file in the cache fails it even when no layer uses it.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tetrad.weights.catalog import registry_or_entries
+from tetrad.weights.catalog import WeightEntry, registry_or_entries
 from tetrad.weights.errors import ManualDownloadRequired, WeightsError
 from tetrad.weights.fetch import fetch
 from tetrad.weights.importer import import_dir
-from tetrad.weights.store import DEFAULT_DIR, list_status
+from tetrad.weights.store import DEFAULT_DIR, Verification, list_status, path_for
+
+if TYPE_CHECKING:
+    from tetrad.params import Params
 
 
 def _human(size: int | None) -> str:
@@ -82,12 +93,106 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Check:
+    """One line of `weights verify`: a checkpoint, its state, who needs it, and whether that is acceptable."""
+
+    name: str
+    status: str  # a store status, or "demo-random" / "unknown" / "own-file" for the pipeline's needs
+    needed_by: list[str]  # the params keys that name it; empty: no configured layer loads it
+    message: str
+    ok: bool
+
+    @property
+    def mark(self) -> str:
+        """FAIL, ok, or - for a checkpoint nothing needs (shown for the whole picture, never failing on absence)."""
+        return "FAIL" if not self.ok else ("ok" if self.needed_by else "-")
+
+
+def needed_weights(params: Params) -> dict[str, list[str]]:
+    """What the configured pipeline loads: weights-registry name (or a user's own path) -> the params keys naming it
+    (`layer.<layer>.weights.<slot>`, and `extract.mouths.mean_face` when the mouths kind is extracted)."""
+    needed: dict[str, list[str]] = {}
+    for layer_name, layer in params.layer.items():
+        for slot, value in layer.weights.items():
+            needed.setdefault(value, []).append(f"layer.{layer_name}.weights.{slot}")
+    if "mouths" in params.extract.kinds:
+        needed.setdefault(params.extract.mouths.mean_face, []).append("extract.mouths.mean_face")
+    face = params.extract.face
+    uses = {"faces": ("options", face.options),
+            "mouths": ("mouth_options", face.mouth_options) if face.mouth_detector else ("options", face.options)}
+    for kind, (key, options) in uses.items():  # face detectors whose checkpoint is a weights entry (RetinaFace)
+        if kind in params.extract.kinds and isinstance(options.get("weights"), str):
+            keys = needed.setdefault(options["weights"], [])
+            if f"extract.face.{key}.weights" not in keys:
+                keys.append(f"extract.face.{key}.weights")
+    return needed
+
+
+def verify_checks(weights_dir: Path, registry: Mapping[str, WeightEntry], needed: Mapping[str, list[str]] | None,
+                  allow_demo: bool = False) -> list[Check]:
+    """One check per catalog entry, then one per needed name that is no entry; `needed` None: every entry is."""
+    checks = []
+    for ver in list_status(weights_dir, registry):
+        by = ["--all"] if needed is None else list(needed.get(ver.name, []))
+        checks.append(_entry_check(ver, registry[ver.name], by, weights_dir, allow_demo))
+    for name, by in (needed or {}).items():
+        if name not in registry:
+            checks.append(_own_file_check(name, by))
+    return checks
+
+
+def _entry_check(ver: Verification, entry: WeightEntry, needed_by: list[str], weights_dir: Path,
+                 allow_demo: bool) -> Check:
+    if ver.status in ("mismatch", "incomplete") or ver.ok or not needed_by:
+        return Check(ver.name, ver.status, needed_by, ver.message, ver.status not in ("mismatch", "incomplete"))
+    get = f"`tetrad weights fetch {entry.name}`" + (" prints the manual steps" if entry.manual else "")
+    if ver.demo_present:
+        demo = path_for(entry, weights_dir, demo=True)
+        accepted = "accepted by --allow-demo" if allow_demo else "pass --allow-demo to accept it"
+        return Check(ver.name, "demo-random", needed_by, f"only the random demo checkpoint {demo}: not the real "
+                     f"weights, its scores mean nothing ({accepted}); real one: {get}", allow_demo)
+    return Check(ver.name, "missing", needed_by, f"{ver.message}; {get}", False)
+
+
+def _own_file_check(name: str, needed_by: list[str]) -> Check:
+    """A slot set to a path (a user's own checkpoint) has no sha256 to check: it must exist."""
+    if Path(name).exists():
+        return Check(name, "own-file", needed_by, f"{name}: a file of your own (no sha256 to check)", True)
+    return Check(name, "unknown", needed_by, f"{name}: neither a weights entry (see `tetrad weights list`) nor an "
+                 "existing file", False)
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
-    bad = 0
-    for ver in list_status(args.dir, getattr(args, "registry", None)):
-        print(f"{ver.name:24s} {ver.status:17s} {ver.message}")
-        bad += ver.status in ("mismatch", "incomplete")
+    try:
+        needed, weights_dir, note = _verify_scope(args)
+    except (OSError, ValueError) as exc:  # ConfigError is a ValueError
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    reg = registry_or_entries(getattr(args, "registry", None))
+    checks = verify_checks(weights_dir, reg, needed, args.allow_demo)
+    print(note)
+    rows = [["", "name", "status", "needed by", "detail"]]
+    rows += [[c.mark, c.name, c.status, ", ".join(c.needed_by) or "-", c.message] for c in checks]
+    print(_table(rows))
+    bad = [c for c in checks if not c.ok]
+    n_needed = sum(bool(c.needed_by) for c in checks)
+    print(f"{len(bad)} of {len(checks)} checkpoints FAIL ({n_needed} needed)" if bad else
+          f"all {n_needed} needed checkpoints are usable")
     return 1 if bad else 0
+
+
+def _verify_scope(args: argparse.Namespace) -> tuple[dict[str, list[str]] | None, Path, str]:
+    """(what is needed: None for every entry, the weights folder, a line saying which)."""
+    if args.all or (args.params is None and not Path("params.yaml").is_file()):
+        why = "--all" if args.all else "no params.yaml here"
+        return None, args.dir or DEFAULT_DIR, f"checking every catalog entry ({why})"
+    from tetrad.params import load_params  # only here: verify --all needs no params
+
+    path = args.params or Path("params.yaml")
+    params = load_params(path)
+    weights_dir = args.dir or Path(params.weights.dir)
+    return needed_weights(params), weights_dir, f"checking what {path} needs, in {weights_dir}/"
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -99,15 +204,25 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser: 
         "list": (_cmd_list, "show every checkpoint and its state"),
         "fetch": (_cmd_fetch, "download checkpoints (default: every automatic one)"),
         "import": (_cmd_import, "copy matching checkpoints from a local folder"),
-        "verify": (_cmd_verify, "check sha256 of every checkpoint (exit 1 on a mismatch)"),
+        "verify": (_cmd_verify, ("check the checkpoints params.yaml needs (exit 1 when one is missing, "
+                                 "mismatched or only demo-random)")),
     }
     for name, (handler, text) in commands.items():
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="weights cache folder (default: weights)")
+        if name == "verify":  # its default is params.yaml's weights.dir
+            p.add_argument("--dir", type=Path, help="weights cache folder (default: weights.dir of --params)")
+        else:
+            p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="weights cache folder (default: weights)")
         if name == "fetch":
             p.add_argument("names", nargs="*", metavar="NAME", help="entries: see `tetrad weights list`")
             p.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
         if name == "import":
             p.add_argument("src", type=Path, metavar="DIR", help="folder to search (recursively)")
+        if name == "verify":
+            p.add_argument("--params", type=Path, help="the pipeline to check (default: params.yaml; without one, "
+                                                       "every catalog entry)")
+            p.add_argument("--all", action="store_true", help="every catalog entry is needed, used or not")
+            p.add_argument("--allow-demo", action="store_true",
+                           help="accept demo-random stand-ins for missing checkpoints (their scores mean nothing)")
         p.set_defaults(func=handler)
     return parser
