@@ -32,12 +32,14 @@ from tetrad.media.faces import detect_faces, face_tools, mouth_rows
 from tetrad.media.pictures import PicturePass
 from tetrad.media.recut import recut_faces
 from tetrad.media.meanface import standin_mean_face
-from tetrad.params import ExtractParams, FacesExtractParams, MouthsExtractParams
+from tetrad.params import ExtractParams, FaceParams, FacesExtractParams, MouthsExtractParams
 from tetrad.schemas import StatusError
 from tests.layers.test_registry import tiny_weights
 
 SIDE = 192
-PARAMS = ExtractParams(kinds=["faces", "mouths"], faces=FacesExtractParams(n_frames=8))
+# MTCNN for every box: these tests are about the crops and statuses, and MTCNN needs no checkpoint
+PARAMS = ExtractParams(kinds=["faces", "mouths"], faces=FacesExtractParams(n_frames=8),
+                       face=FaceParams(detector="mtcnn", mouth_detector=""))
 
 
 def _face(scale: float = 1.0) -> np.ndarray:
@@ -198,8 +200,7 @@ def test_sbi_counts_excluded_frames_and_lip_counts_clips(scored):
 
 # ------------------------------------------------------------------ streaming, stored boxes, fast mode (issue 11)
 
-RAW_CROPS = ExtractParams(kinds=["faces", "mouths"], faces=FacesExtractParams(n_frames=8, store="crops"),
-                          encoding="raw")
+RAW_CROPS = dataclasses.replace(PARAMS, faces=FacesExtractParams(n_frames=8, store="crops"), encoding="raw")
 
 
 def _images(table: pd.DataFrame) -> list[bytes]:
@@ -272,3 +273,28 @@ def test_a_face_detector_failure_fails_the_face_kinds_of_that_video_only(videos,
     assert [r["status"] for r in out["faces"]] == [r["status"] for r in out["mouths"]] == ["error"]
     assert "out of memory" in out["mouths"][0]["error"] and out["faces"][0]["video_id"] == "face"
     assert {r["status"] for r in out["frames"]} == {"ok"}
+
+
+def test_sbi_frames_and_the_mouth_track_go_to_their_own_detectors(videos, mean_face):
+    """With `mouth_detector` set, the SBI frames go to `detector` only and every mouth frame to the other one."""
+    from tetrad.media.faces import FaceTools
+
+    class Seen:
+        def __init__(self, name: str, inner) -> None:
+            self.name, self.inner, self.frames = name, inner, []
+
+        def detect(self, frames):
+            self.frames += [f.shape for f in frames]
+            return self.inner.detect(frames)
+
+    base = face_tools(PARAMS.face, True)
+    sbi, track = Seen("sbi_stub", base.detector), Seen("track_stub", base.detector)
+    tools = FaceTools(sbi, base.landmarker, PARAMS.face, track)
+    picks = {"faces": [0, 10, 20], "mouths": list(range(30))}
+    first = PicturePass("face", picks, PARAMS, tools)
+    for frame in decode(videos["face"], None, lambda n: list(range(n))).frames:
+        first(frame)
+    faces = first.rows_of("faces")
+    assert len(sbi.frames) == 3 and len(track.frames) == 30
+    assert {r["face_detector"] for r in faces if r["status"] == "ok"} == {"sbi_stub"}
+    assert tools.label == "track_stub+dlib68"

@@ -53,6 +53,7 @@ from tetrad.media.pictures import frame_row
 from tetrad.params import ExtractParams, Params, load_params
 from tetrad.paths import Paths
 from tetrad.schemas import StatusError
+from tetrad.stages.extract import face_assets
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ def _plan_visual(detector: Detector, video: _Video, params: Params, mean_face: n
     from tetrad.stages.detect import skipped_frames
 
     ep, vid, out, k = _in_memory(params), video.vid, [], 0
-    tools = face_tools(ep.face, False)
+    tools = face_tools(ep.face, False, _face_weights(params))
     for idx in frame_indices(video.n, ep.faces.n_frames):
         frame = _read_or_fail(video, idx)
         try:
@@ -227,7 +228,7 @@ def _plan_lip(detector: Detector, video: _Video, params: Params, mean_face: np.n
               device: torch.device) -> list[dict]:
     """Every frame (up to the cap), read in order rather than seeked: the mouth clips need consecutive frames."""
     ep, vid, fps = _in_memory(params), video.vid, video.fps
-    tools = face_tools(ep.face, True)
+    tools = face_tools(ep.face, True, _face_weights(params), faces=False)
     cap_n = min(video.n, ep.mouths.max_frames) if ep.mouths.max_frames else video.n
     frames, faces = [], {}
     video.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
@@ -240,6 +241,11 @@ def _plan_lip(detector: Detector, video: _Video, params: Params, mean_face: np.n
         frames.append(frame)
     rows = mouth_rows(vid, frames, faces, tools, mean_face, ep)
     return [_score_one(detector, u, device) for u in detector.make_units(pd.DataFrame(rows))]
+
+
+def _face_weights(params: Params) -> dict[str, Path]:
+    """The face detectors' checkpoint files, resolved as the extract stage resolves them."""
+    return {name: r.path for name, r in face_assets(params).items()}
 
 
 def _in_memory(params: Params) -> ExtractParams:
@@ -273,7 +279,7 @@ def _load_plan_detector(params: Params, layer: str) -> tuple[Detector, torch.dev
                                cfg.device)
     device = next(detector.parameters()).device
     if layer in ("visual", "lip"):  # its face detector (and landmarker) load with it
-        face_tools(params.extract.face, layer == "lip")
+        face_tools(params.extract.face, layer == "lip", _face_weights(params), faces=layer == "visual")
     return detector, device
 
 
@@ -521,8 +527,8 @@ def _config(spec: BenchSet, variant: str, layers: list[str], params: Params, n: 
             "visual": ep.faces.n_frames, "semantic": ep.frames.n_frames,
             "lip": f"first {ep.mouths.max_frames}" if ep.mouths.max_frames else "all"},
         "mouth_frames_cap": ep.mouths.max_frames, "extract_workers": ep.workers,
-        "face": f"{ep.face.detector}+{ep.face.landmarks} (min_face_size "
-                f"{ep.face.options.get('min_face_size')})",
+        "face": f"SBI boxes {ep.face.detector} {dict(ep.face.options)}; mouth track "
+                f"{ep.face.mouth_detector or ep.face.detector}+{ep.face.landmarks}",
         "fast_mode": {"stride": ep.face.fast_stride, "height": ep.face.fast_height},
     }
 

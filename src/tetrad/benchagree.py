@@ -269,13 +269,13 @@ def vm_bytes(field: str, pid: int | str = "self", table: str = "status") -> int:
     return 0
 
 
-def worker_baseline(face: FaceParams) -> dict[str, Any]:
-    """In a worker of extract's own pool: build the face detector and landmarker, as a worker does before its
+def worker_baseline(face: FaceParams, weights: dict[str, Path]) -> dict[str, Any]:
+    """In a worker of extract's own pool: build the face detectors and landmarker, as a worker does before its
     first video; its time and its memory then (the baseline a video's work adds to)."""
     from tetrad.media.faces import face_tools
 
     start = time.perf_counter()
-    face_tools(face, True)
+    face_tools(face, True, weights)
     return {"face_tools_s": time.perf_counter() - start, **{k: vm_bytes(k) for k in ("VmRSS", "VmHWM", "RssAnon")}}
 
 
@@ -296,11 +296,12 @@ def probe_main(params_path: str, started: float) -> None:
 
     from tetrad.params import load_params
 
-    ep = load_params(params_path).extract  # not a worker's cost: its params come pickled
-    workers = max(1, ep.workers)
+    params = load_params(params_path)  # not a worker's cost: its params come pickled
+    ep, workers = params.extract, max(1, params.extract.workers)
+    weights = {name: r.path for name, r in extract.face_assets(params).items()}
     with ProcessPoolExecutor(1, mp_context=extract._worker_context(), initializer=extract._share_cores,
                              initargs=(workers,)) as pool:
-        worker = pool.submit(worker_baseline, ep.face).result()
+        worker = pool.submit(worker_baseline, ep.face, weights).result()
     print(json.dumps({"import_s": imported - started, "probe_rss_after": rss, **worker}))
 
 

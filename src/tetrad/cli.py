@@ -67,6 +67,10 @@ def cmd_demo_weights(args: argparse.Namespace) -> int:
     for layer in LAYERS:  # dvc.yaml's detect stages depend on weights/<layer>, so the folder must exist
         (Path(params.weights.dir) / layer).mkdir(parents=True, exist_ok=True)
     written = write_demo_weights(params)
+    if params.weights.allow_demo:  # face detectors whose checkpoint is a weights entry (RetinaFace)
+        from tetrad.stages.extract import face_assets
+
+        written += [r.path for r in face_assets(params).values() if r.source == "demo-random"]
     standin = write_demo_mean_face(params)
     if standin is not None:
         print(f"DEMO STAND-IN mean face written (no real 20words_mean_face.npy): {standin}")
@@ -115,15 +119,15 @@ def cmd_where(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from tetrad.datasets.doctor import doctor, load_dataset_params
+    from tetrad.datasets.doctor import doctor, load_target
     from tetrad.params import ConfigError
 
     try:
-        params = load_dataset_params(args.dataset, args.params, Path(args.conf_dir), args.root)
+        target = load_target(args.dataset, args.params, Path(args.conf_dir), args.root, args.overrides)
     except ConfigError as exc:
         print(f"error: {exc}")
         return 2
-    report = doctor(params, full=args.full, sample=args.sample)
+    report = doctor(target.params, full=args.full, sample=args.sample, root_source=target.root_source)
     print(report.render())
     return report.exit_code
 
@@ -168,18 +172,35 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
 def _add_doctor(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("doctor", help="check a dataset: label files, counts, missing/undecodable files",
                        description="Is a dataset usable? Label files, counts, missing, duplicate and undecodable "
-                                   "files.")
+                                   "files, groups shared across splits. Hydra-style KEY=VALUE overrides change "
+                                   "the dataset config for the check.")
     p.add_argument("dataset", metavar="DATASET", help="conf/dataset/<DATASET>.yaml (or a dataset of --params)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="Hydra-style overrides of the dataset config: split=val, limit=100, "
+                        "options.parts=[train,dev] (or an adapter option by its name: parts=[train,dev])")
     p.add_argument("--root", help="dataset root (overrides the config's root)")
-    p.add_argument("--full", action="store_true", help="probe every selected file, not a sample")
+    p.add_argument("--full", action="store_true",
+                   help="decode every frame of every stream of every selected file (finds truncated files)")
     p.add_argument("--sample", type=int, default=20, help="files to probe with PyAV (default 20)")
     p.add_argument("--params", type=Path, help="read the dataset from this params.yaml instead of conf/")
     p.add_argument("--conf-dir", default="conf", help="the conf/ folder (default: conf)")
     p.set_defaults(func=cmd_doctor)
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line. KEY=VALUE overrides may also follow a command's options
+    (`doctor X --root R split=val`): argparse alone takes positionals only before them."""
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "overrides", None), list) and not any(e.startswith("-") for e in extra):
+        args.overrides += extra
+    elif extra:
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse_args(argv)
     setup(args.verbose)
     return int(args.func(args) or 0)
 

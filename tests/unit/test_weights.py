@@ -78,7 +78,7 @@ def test_registry_facts() -> None:
     reg = w.entries()
     assert set(reg) == {
         "ufd_fc", "clip_vitl14", "w2v2_deepfake_v2", "aasist", "aasist_l", "lipforensics_ff",
-        "lipforensics_mean_face", "sbi_ffc23", "sbi_ffraw",
+        "lipforensics_mean_face", "sbi_ffc23", "sbi_ffraw", "retinaface_resnet50",
     }
     assert reg["ufd_fc"].sha256 == "477100745713bcc957beb2b40859536859b6483fd6301b3b9293151b194c7847"
     assert reg["ufd_fc"].size == 4083 and "ufd_fc_weights.pth" in reg["ufd_fc"].aliases
@@ -391,13 +391,13 @@ def test_cli_verify_fetch_import(tmp_path: Path, registry: dict[str, w.WeightEnt
         args.registry = registry
         return int(args.func(args))
 
-    assert run("verify") == 0
+    assert run("verify", "--all") == 1  # nothing fetched: every entry is missing
     assert run("fetch", "pinned") == 0
     assert run("fetch", "by_hand") == 2 and "Google Drive id XYZ" in capsys.readouterr().out
     assert run("fetch", "nope") == 1
     assert run("import", str(tmp_path / "absent")) == 1
     _write(w.path_for(registry["pinned"], wd), b"corrupt", settle=False)
-    assert run("verify") == 1
+    assert run("verify", "--all") == 1
     assert "mismatch" in capsys.readouterr().out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,14 @@ class FaceDetector:
     """Subclasses set `name` and implement `detect`; construction loads their (pip-shipped) weights."""
 
     name: str = ""
+    weights_entry: str = ""  # weights-registry name of its checkpoint; "" when the pip package ships it
+    upstream_options: Mapping[str, Any] = {}  # the options its upstream pipeline runs it with (tetrad.protocol)
+
+    @classmethod
+    def write_demo_checkpoint(cls, weights: str | Path, weights_dir: str | Path) -> Path | None:
+        """Detectors with a `weights_entry` write their labelled demo-random checkpoint when no real one is
+        present (and return its path); the others have nothing to write."""
+        return None
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Face]]:
         """Faces of each RGB uint8 HWC frame (all frames the same size), highest score first."""
@@ -75,8 +84,21 @@ def list_landmarkers() -> list[str]:
     return LANDMARKERS.names()
 
 
-def create_face_detector(name: str, options: Mapping[str, Any] | None = None, device: str = "cpu") -> FaceDetector:
-    return FACE_DETECTORS.get(name)(device=device, **dict(options or {}))
+def face_detector_class(name: str) -> type[FaceDetector]:
+    return FACE_DETECTORS.get(name)
+
+
+def create_face_detector(name: str, options: Mapping[str, Any] | None = None, device: str = "cpu",
+                         weights: Path | None = None) -> FaceDetector:
+    """A detector on `device`; `weights` is its checkpoint file, for detectors whose weights do not ship with a
+    pip package (their class sets `weights_entry`, the weights-registry name)."""
+    cls = face_detector_class(name)
+    if cls.weights_entry and weights is None:
+        raise ValueError(f"face detector {name!r} needs its checkpoint ({cls.weights_entry!r}); none was given")
+    kwargs = dict(options or {})
+    if cls.weights_entry:
+        kwargs["weights"] = weights  # the resolved file, in place of any name in the options
+    return cls(device=device, **kwargs)
 
 
 def create_landmarker(name: str) -> Landmarker:

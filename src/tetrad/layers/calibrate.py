@@ -12,6 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tetrad.randinit import fit_batchnorm
+
+__all__ = ["calibrate_head", "fit_batchnorm", "probe_images"]
+
 
 def probe_images(n: int, size: int, channels: int, seed: int) -> torch.Tensor:
     """Seeded smooth random images in [0, 1], [n, channels, size, size], of varied contrast and scale."""
@@ -25,20 +29,6 @@ def probe_images(n: int, size: int, channels: int, seed: int) -> torch.Tensor:
             image = image + (torch.rand(image.shape, generator=gen) - 0.5) * 0.2 * i
         out.append(image)
     return torch.cat(out).clamp(0, 1)
-
-
-def fit_batchnorm(net: nn.Module, probes: torch.Tensor) -> None:
-    """Running statistics = those of one pass over the probes; leaves the net in eval mode."""
-    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average: after one batch, the running stats are that batch's
-    net.train()
-    with torch.no_grad():
-        net(probes)
-    for bn in norms:
-        bn.momentum = 0.1
-    net.eval()
 
 
 def calibrate_head(head: nn.Linear, hidden: torch.Tensor, seed: int, two_logits: bool = False) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -29,38 +31,59 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FaceTools:
-    detector: FaceDetector
+    detector: FaceDetector  # the SBI face crops'
     landmarker: Landmarker | None
     params: FaceParams
+    mouth_detector: FaceDetector | None = None  # the mouth track's boxes; None: `detector`
+
+    @property
+    def for_mouths(self) -> FaceDetector:
+        return self.mouth_detector or self.detector
 
     @property
     def label(self) -> str:
-        return self.detector.name + (f"+{self.landmarker.name}" if self.landmarker else "")
+        """How the mouth rows were made: the track's detector + the landmarker."""
+        return self.for_mouths.name + (f"+{self.landmarker.name}" if self.landmarker else "")
 
 
 _TOOLS: dict[str, FaceTools] = {}
 
 
-def face_tools(params: FaceParams, landmarks: bool) -> FaceTools:
-    """One detector (and landmarker) per worker process, built on first use (weights load once)."""
-    key = repr((params, landmarks))
+def face_tools(params: FaceParams, landmarks: bool, weights: Mapping[str, Path] | None = None,
+               faces: bool = True) -> FaceTools:
+    """The detectors (and landmarker) of one worker process, built on first use (weights load once).
+
+    `faces`: the SBI crops are extracted (`detector`); `landmarks`: the mouths are, their track found by
+    `mouth_detector` when one is set. `weights` maps a detector name to its checkpoint file, for detectors that
+    need one (tetrad.stages.extract resolves them with the weights manager)."""
+    key = repr((params, landmarks, weights, faces))
     if key not in _TOOLS:
-        device = str(resolve_device(params.device))
-        detector = create_face_detector(params.detector, params.options, device)
-        _TOOLS[key] = FaceTools(detector, create_landmarker(params.landmarks) if landmarks else None, params)
+        device, weights = str(resolve_device(params.device)), weights or {}
+        sbi = (params.detector, params.options)
+        track = (params.mouth_detector, params.mouth_options) if params.mouth_detector else sbi
+        first = sbi if faces else track
+        detector = create_face_detector(*first, device, weights.get(first[0]))
+        mouths = None
+        if landmarks and track != first:
+            mouths = create_face_detector(*track, device, weights.get(track[0]))
+        _TOOLS[key] = FaceTools(detector, create_landmarker(params.landmarks) if landmarks else None, params, mouths)
     return _TOOLS[key]
 
 
-def detect_faces(frames: list[Frame], tools: FaceTools, height: int | None = None) -> dict[int, list[Face]]:
-    """Faces per frame index, above the confidence threshold, highest score first. With `height`, the detector
-    sees the frames downscaled to that many rows (fast mode) and the boxes and points are scaled back."""
+def detect_faces(frames: list[Frame], tools: FaceTools, height: int | None = None,
+                 detector: FaceDetector | None = None) -> dict[int, list[Face]]:
+    """Faces per frame index found by `detector` (default: the SBI detector), above the confidence threshold,
+    highest score first. With `height`, the detector sees the frames downscaled to that many rows (fast mode)
+    and the boxes and points are scaled back."""
+    if not frames:
+        return {}
     images = [rgb for _, _, rgb in frames]
     scale = 1.0
     if height and images and images[0].shape[0] > height:
         scale = height / images[0].shape[0]
         size = (max(1, round(images[0].shape[1] * scale)), height)
         images = [cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) for rgb in images]
-    found = tools.detector.detect(images)
+    found = (detector or tools.detector).detect(images)
     return {idx: [_scaled(f, 1.0 / scale) for f in faces if f.score >= tools.params.min_score]
             for (idx, _, _), faces in zip(frames, found)}
 

@@ -91,14 +91,20 @@ class PicturePass:
         if not self._batch:
             return
         height = self.params.face.fast_height if self.fast else None
-        found = detect_faces(self._batch, self.tools, height)
-        for frame in self._batch:
-            idx, faces = frame[0], found[frame[0]]
-            if idx in self.face_picks:
-                self.rows["faces"] += frame_face_rows(self.vid, frame, faces, self.params, self.tools.detector.name)
-            if idx in self.mouth_detect:
-                face = self.tracked[idx] = self.track.step(faces)
-                self.landmarks[idx] = None if face is None else self._landmarks(frame[2], face)
+        sbi, mouths = self.tools.detector, self.tools.for_mouths
+        sbi_frames = [f for f in self._batch if f[0] in self.face_picks]
+        mouth_frames = [f for f in self._batch if f[0] in self.mouth_detect]
+        found = detect_faces(sbi_frames, self.tools, height, sbi) if sbi_frames else {}
+        if mouths is sbi:  # one detector: each frame detected once, whichever kinds need it
+            found.update(detect_faces([f for f in mouth_frames if f[0] not in found], self.tools, height, sbi))
+            mouth_found = found
+        else:
+            mouth_found = detect_faces(mouth_frames, self.tools, height, mouths) if mouth_frames else {}
+        for frame in sbi_frames:
+            self.rows["faces"] += frame_face_rows(self.vid, frame, found[frame[0]], self.params, sbi.name)
+        for frame in mouth_frames:
+            face = self.tracked[frame[0]] = self.track.step(mouth_found[frame[0]])
+            self.landmarks[frame[0]] = None if face is None else self._landmarks(frame[2], face)
 
     def _landmarks(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         return self.tools.landmarker.landmarks(rgb, face.box).astype(np.float64)

@@ -9,7 +9,7 @@ import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,10 @@ from tqdm import tqdm
 from tetrad import schemas
 from tetrad.env import setup
 from tetrad.io import read_table, stable_hash, write_json, write_table
-from tetrad.media.decode import Decoded, decode, frame_indices
-from tetrad.media.faces import face_tools
+from tetrad.media.decode import RESAMPLER, Decoded, decode, frame_indices
+from tetrad import weights as wm
+from tetrad.faces import face_detector_class
+from tetrad.media.faces import FaceTools, face_tools
 from tetrad.media.meanface import (
     load_mean_face,
     resolve_mean_face,
@@ -43,31 +45,52 @@ KIND_SCHEMAS: dict[str, pa.Schema] = {k: schemas.AUDIO if k == "audio" else sche
 
 @dataclass(frozen=True)
 class Assets:
-    """Files the extractors need besides the media: the mean face of mouth alignment (and its sha256)."""
+    """Files the extractors need besides the media: the mean face of mouth alignment (and its sha256) and the
+    checkpoints of face detectors whose weights do not ship with their pip package (by detector name)."""
 
     mean_face: np.ndarray | None = None
     mean_face_sha256: str | None = None
+    face_weights: dict[str, wm.Resolved] = field(default_factory=dict)
+
+    def weight_files(self) -> dict[str, Path]:
+        return {name: r.path for name, r in self.face_weights.items()}
 
 
-def provenance(kind: str, params: ExtractParams, mean_face_source: str | None) -> dict[str, Any]:
-    """What a face kind's crops were made with, for the detect run info, the report and MLflow tags."""
-    face = params.face
-    out: dict[str, Any] = {"face_detector": face.detector, "face_options": dict(face.options),
-                           "min_score": face.min_score}
+def provenance(kind: str, params: ExtractParams, mean_face_source: str | None,
+               assets: Assets = Assets()) -> dict[str, Any]:
+    """What a face kind's crops were made with, for the detect run info, the report and MLflow tags; a face
+    detector's checkpoint is "real" or "demo-random", flagged like every layer's weights."""
+    name, options = kind_detector(kind, params)
+    out: dict[str, Any] = {"face_detector": name, "face_options": dict(options), "min_score": params.face.min_score}
+    if name in assets.face_weights:
+        out["face_weights"] = assets.face_weights[name].source
     if kind == "mouths":
-        out.update(landmarker=face.landmarks, mean_face=mean_face_source or "none", missing=params.mouths.missing)
+        out.update(landmarker=params.face.landmarks, mean_face=mean_face_source or "none",
+                   missing=params.mouths.missing)
     return out
+
+
+def kind_detector(kind: str, params: ExtractParams) -> tuple[str, dict[str, Any]]:
+    """The face detector (and its options) a face kind is made with: the mouths' own one, when set."""
+    face = params.face
+    if kind == "mouths" and face.mouth_detector:
+        return face.mouth_detector, dict(face.mouth_options)
+    return face.detector, dict(face.options)
 
 
 def kind_key(kind: str, params: ExtractParams, assets: Assets = Assets()) -> dict[str, Any]:
     """The parameters a kind's cache depends on: a change makes a different cache, never a stale reuse."""
     key = {"kind": kind, "schema_version": 3, **asdict(getattr(params, kind))}
-    if kind != "audio":
+    if kind == "audio":
+        key["resampler"] = RESAMPLER  # the samples depend on it
+    else:
         key["encoding"] = params.encoding
     if kind in FACE_KINDS:
         key["face"] = asdict(params.face)
     if kind == "mouths":
         key["mean_face_sha256"] = assets.mean_face_sha256
+    if kind in FACE_KINDS and (used := assets.face_weights.get(kind_detector(kind, params)[0])):
+        key["face_weights_sha256"] = used.sha256
     return key
 
 
@@ -206,10 +229,13 @@ def extract_video(row: dict, kinds: list[str], params: ExtractParams,
     if row["status"] != schemas.OK:
         return {k: [status_row(k, vid, row["status"], row["error"])] for k in kinds}
     picks = frame_picks(kinds, params)
+    tools = None  # built before the decode, so a model that cannot load fails the stage, not each file's decode
+    if set(picks) & set(FACE_KINDS):
+        tools = face_tools(params.face, "mouths" in picks, assets.weight_files(), faces="faces" in picks)
     sink: list[PicturePass] = []  # filled once decode() knows the frame count
     try:
         decoded = decode(Path(row["path"]), params.audio.sample_rate if "audio" in kinds else None,
-                         _union(picks, vid, params, sink) if picks else None,
+                         _union(picks, vid, params, tools, sink) if picks else None,
                          on_frame=lambda frame: sink[0](frame))
     except StatusError as exc:
         log.warning("%s", exc)
@@ -217,12 +243,11 @@ def extract_video(row: dict, kinds: list[str], params: ExtractParams,
     return {kind: _kind_rows(kind, row, decoded, sink[0] if sink else None, assets) for kind in kinds}
 
 
-def _union(picks: dict[str, Callable[[int], list[int]]], vid: str, params: ExtractParams,
+def _union(picks: dict[str, Callable[[int], list[int]]], vid: str, params: ExtractParams, tools: FaceTools | None,
            sink: list[PicturePass]) -> Callable[[int], list[int]]:
     """decode()'s frame picker: builds the video's PicturePass from its frame count, returns every kind's frames."""
     def pick(n: int) -> list[int]:
         chosen = {kind: p(n) for kind, p in picks.items()}
-        tools = face_tools(params.face, "mouths" in picks) if set(picks) & set(FACE_KINDS) else None
         sink.append(PicturePass(vid, chosen, params, tools))
         return sorted(set().union(*chosen.values()))
     return pick
@@ -283,9 +308,10 @@ def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, dict[
         paths.cache(kind).mkdir(parents=True, exist_ok=True)  # declared DVC output, intentionally empty
         log.info("cache %s not requested (extract.kinds=%s): left empty", kind, kinds)
     assets, mean_face_source = mouth_assets(params)
+    assets = replace(assets, face_weights=face_assets(params))
     counts = extract(manifest, kinds, params.extract, {k: paths.cache(k) for k in kinds}, assets)
     for kind in set(kinds) & set(FACE_KINDS):
-        write_json(provenance(kind, params.extract, mean_face_source), paths.provenance(kind))
+        write_json(provenance(kind, params.extract, mean_face_source, assets), paths.provenance(kind))
     log.info("read %s (%d videos); wrote %s; per-kind status of newly written rows: %s", paths.manifest,
              len(manifest), [str(paths.cache(k)) for k in kinds], counts)
     return counts
@@ -300,6 +326,23 @@ def mouth_assets(params: Params) -> tuple[Assets, str | None]:
     assets = Assets(*load_mean_face(resolved.path))
     log.info("mouth alignment: %s mean face %s (sha256 %s)", resolved.source, resolved.path, assets.mean_face_sha256)
     return assets, "real" if resolved.source == "real" else "demo-stand-in"
+
+
+def face_assets(params: Params) -> dict[str, wm.Resolved]:
+    """The checkpoints of the face detectors the requested kinds use, where their class needs one (RetinaFace),
+    resolved once here so every worker loads the same file; the demo is written first where allowed."""
+    kinds, out = params.extract.kinds, {}
+    for kind in sorted(set(kinds) & set(FACE_KINDS)):
+        name, options = kind_detector(kind, params.extract)
+        cls = face_detector_class(name)
+        if not cls.weights_entry or name in out:
+            continue
+        wanted = options.get("weights", cls.weights_entry)
+        if params.weights.allow_demo:
+            cls.write_demo_checkpoint(wanted, params.weights.dir)
+        out[name] = wm.resolve(wanted, params.weights.dir, allow_demo=params.weights.allow_demo)
+        log.info("face detector %s: %s weights %s", name, out[name].source, out[name].path)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

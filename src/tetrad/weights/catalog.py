@@ -23,7 +23,8 @@ Kind = Literal["file", "hf_dir"]
 LAYERS: tuple[str, ...] = (*DETECTOR_LAYERS, "face")
 KINDS: tuple[str, ...] = ("file", "hf_dir")
 # Packages whose modules may declare `WEIGHTS`; their files are scanned, never imported.
-DECLARING_PACKAGES: tuple[str, ...] = ("tetrad.layers", "tetrad.media")
+# tetrad.faces: the face detectors' checkpoints (RetinaFace's release zip).
+DECLARING_PACKAGES: tuple[str, ...] = ("tetrad.layers", "tetrad.media", "tetrad.faces")
 DECLARATION = "WEIGHTS"
 
 
