@@ -81,6 +81,7 @@ def test_metrics_hold_layers_fusions_and_cascade(project):
         assert block["auc"] is not None
     report = (project / "reports/mini/report.md").read_text()
     assert "DEMO-RANDOM" in report and "Protocol: **tetrad**" in report
+    assert "crops from retinaface on **DEMO-RANDOM retinaface weights**" in report
     assert metrics["protocol"]["name"] == "tetrad"
     assert "layer.audio.options.windows: 'all' (upstream: 'first')" in metrics["protocol"]["departures"]
     summary = (project / "reports/summary.csv").read_text().splitlines()

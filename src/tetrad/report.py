@@ -88,6 +88,9 @@ def _input_note(made_by: Mapping[str, Any]) -> str:
     if "face_detector" not in made_by:
         return ""
     note = f"; crops from {made_by['face_detector']}" + (f"+{made_by['landmarker']}" if "landmarker" in made_by else "")
+    if made_by.get("face_weights") == "demo-random":
+        note += (f" on **DEMO-RANDOM {made_by['face_detector']} weights** (its boxes are not faces: the crops "
+                 "are arbitrary regions)")
     if made_by.get("mean_face") == "demo-stand-in":
         note += " with a **DEMO STAND-IN mean face** (not LipForensics' LRW mean face: crops differ from upstream)"
     return note
