@@ -18,14 +18,16 @@ LAYERS = ("audio", "visual", "lip", "semantic")
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> tuple[dict, str]:
     """One 1.2 s clip at 320x240, tiny demo-random models, 25 mouth frames (one LipForensics clip); for CPU
-    time also fewer picture frames, one extract worker and MTCNN without its smallest scales; no mini benchmark
+    time also fewer picture frames, one extract worker, RetinaFace at the clip's own size and the mouth track's
+    MTCNN without its smallest scales; no mini benchmark
     (its AUC maths is tested in tests/unit/test_benchagree.py), bf16 on."""
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "reports" / "bench.md"
     argv = ["--clips", "1", "--seconds", "1.2", "--resolutions", "320x240", "--mouth-frames", "25",
             "--variant", "tiny", "--data-dir", str(tmp / "data"), "--weights-dir", str(tmp / "weights"),
             "--override", "extract.faces.n_frames=6", "--override", "extract.frames.n_frames=4",
-            "--override", "extract.workers=1", "--override", "extract.face.options.min_face_size=60",
+            "--override", "extract.workers=1", "--override", "extract.face.mouth_options.min_face_size=60",
+            "--override", "extract.face.options.max_size=320",
             "--no-mini", "--out", str(out)]
     # its own process: extract forks its workers, and a pytest process that already ran torch would hand them
     # OpenMP's thread pool (a deadlock when a worker uses more than one thread)
