@@ -50,13 +50,19 @@ def _write_mp4(path: Path, audio: bool) -> None:
             frame.pts, frame.time_base = i, Fraction(1, 25)
             box.mux(video.encode(frame))
         if sound is not None:
-            tone = (0.2 * np.sin(np.arange(5120) * 0.05)).astype(np.float32)
-            for start in range(0, len(tone), 1024):
-                chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
-                chunk.sample_rate, chunk.pts, chunk.time_base = RATE, start, Fraction(1, RATE)
-                box.mux(sound.encode(chunk))
-            box.mux(sound.encode(None))
+            mux_tone(box, sound, 5120, RATE)
         box.mux(video.encode(None))
+
+
+def mux_tone(box: av.container.OutputContainer, sound: av.audio.stream.AudioStream, n_samples: int,
+             rate: int) -> None:
+    """`n_samples` of a quiet mono sine into an AAC stream of `box`, in 1024-sample frames, then flushed."""
+    tone = (0.2 * np.sin(np.arange(n_samples) * 0.05)).astype(np.float32)
+    for start in range(0, len(tone), 1024):
+        chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+        chunk.sample_rate, chunk.pts, chunk.time_base = rate, start, Fraction(1, rate)
+        box.mux(sound.encode(chunk))
+    box.mux(sound.encode(None))
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.datasets.conftest import place, write
+from tests.datasets.conftest import mux_tone, place, write
 from tetrad.datasets import build_manifest
 from tetrad.cli import parse_args
 from tetrad.cli import parser as cli_parser
@@ -136,12 +136,7 @@ def _faststart_mp4(path: Path, n_frames: int = 50, rate: int = 16000) -> Path:
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, 25)
             box.mux(video.encode(frame))
-        tone = (0.2 * np.sin(np.arange(n_frames * rate // 25) * 0.05)).astype(np.float32)
-        for start in range(0, len(tone), 1024):
-            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
-            chunk.sample_rate, chunk.pts, chunk.time_base = rate, start, Fraction(1, rate)
-            box.mux(sound.encode(chunk))
-        box.mux(sound.encode(None))
+        mux_tone(box, sound, n_frames * rate // 25, rate)
         box.mux(video.encode(None))
     return path
 
