@@ -94,12 +94,12 @@ class PicturePass:
         sbi, mouths = self.tools.detector, self.tools.for_mouths
         sbi_frames = [f for f in self._batch if f[0] in self.face_picks]
         mouth_frames = [f for f in self._batch if f[0] in self.mouth_detect]
-        found = detect_faces(sbi_frames, self.tools, height, sbi) if sbi_frames else {}
+        found = detect_faces(sbi_frames, self.tools, height, sbi)  # {} when the batch has no SBI frame
         if mouths is sbi:  # one detector: each frame detected once, whichever kinds need it
             found.update(detect_faces([f for f in mouth_frames if f[0] not in found], self.tools, height, sbi))
             mouth_found = found
         else:
-            mouth_found = detect_faces(mouth_frames, self.tools, height, mouths) if mouth_frames else {}
+            mouth_found = detect_faces(mouth_frames, self.tools, height, mouths)
         for frame in sbi_frames:
             self.rows["faces"] += frame_face_rows(self.vid, frame, found[frame[0]], self.params, sbi.name)
         for frame in mouth_frames:
