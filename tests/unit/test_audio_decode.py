@@ -87,3 +87,29 @@ def test_an_audio_file_without_samples_is_no_audio(tmp_path):
     sf.write(path, np.zeros((0, 1)), RATE)
     with pytest.raises(Exception, match="no_audio|no samples|cannot decode"):
         decode(path, RATE, None)
+
+
+@pytest.mark.parametrize("name", ["wav44k", "flac48k", "wav16k", "flac16k", "mp4"])
+def test_a_whole_file_is_not_taken_for_a_cut_one(media, name):
+    assert decode(media[name][0], RATE, None).errors == {}
+
+
+def test_a_cut_file_read_for_its_audio_alone_is_a_decode_error(media, tmp_path):
+    """The audio-first pass of `tetrad analyze` decodes no video, so no frame count can show the cut: the
+    audio falling short of the duration the header declares does. A web-style mp4 (index first) cut part-way
+    opens and decodes without an error of FFmpeg's own."""
+    whole = tmp_path / "web.mp4"
+    with av.open(str(media["mp4"][0])) as src, av.open(str(whole), "w", options={"movflags": "+faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    assert decode(whole, RATE, None).errors == {}
+    with av.open(str(whole)) as box:  # cut where an audio packet starts, half-way: a clean cut, as a download's
+        starts = [p.pos for p in box.demux(audio=0) if p.pos is not None and p.size]
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: starts[len(starts) // 2]])
+    decoded = decode(cut, RATE, None)
+    assert decoded.errors["audio"].status == "decode_error"
+    assert "s of audio could be decoded (truncated or corrupt file)" in str(decoded.errors["audio"])

@@ -29,6 +29,10 @@ from tetrad.schemas import StatusError
 AUDIO_ONLY_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus"}
 RESAMPLER = "soxr HQ"  # recorded in the audio cache's run info
 # full scale of PyAV's integer sample formats: dividing by it gives soundfile's float32 values exactly
+# An audio stream that decodes to less than its declared duration, by more than this share (and at least
+# AUDIO_SHORTFALL_S), is cut: an encoder's priming and padding differ by a few milliseconds, never by 10 %.
+AUDIO_SHORTFALL = 0.10
+AUDIO_SHORTFALL_S = 0.5
 _FULL_SCALE = {"s16": 2.0 ** 15, "s16p": 2.0 ** 15, "s32": 2.0 ** 31, "s32p": 2.0 ** 31}
 Frame = tuple[int, float, np.ndarray]  # (index in decode order, pts_s, RGB uint8 HWC)
 FrameSink = Callable[[Frame], None]
@@ -124,6 +128,8 @@ def _demux(container: av.container.InputContainer, out: Decoded, pick: Callable[
     if audio is not None:
         out.audio = audio.wave(sample_rate)
     _check_complete(out, wanted, index)
+    if audio is not None and "audio" not in out.errors:
+        _check_audio_length(out, audio_s, audio.seconds)
     return out
 
 
@@ -140,6 +146,10 @@ class _AudioCollector:
                                               f"({self.rate} -> {frame.sample_rate} Hz)")
         self.rate = frame.sample_rate
         self.chunks.append(to_mono_float(frame))
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(c) for c in self.chunks) / self.rate if self.rate else 0.0
 
     def wave(self, sample_rate: int) -> np.ndarray:
         if not self.chunks:
@@ -176,6 +186,17 @@ def _check_complete(out: Decoded, wanted: set[int], decoded: int) -> None:
                                           "decoded (truncated or corrupt file)")
     if out.audio is not None and out.audio.size == 0:
         out.errors["audio"] = StatusError("no_audio", f"{out.path}: audio stream holds no samples")
+
+
+def _check_audio_length(out: Decoded, stream: av.audio.stream.AudioStream, decoded_s: float) -> None:
+    """A cut file whose audio is read alone (no video frame count to compare with, e.g. the audio-first pass of
+    `tetrad analyze`) still reads as cut: its audio falls short of the duration the header declares."""
+    if not stream.duration or stream.time_base is None:
+        return  # nothing declared (e.g. a raw stream): nothing to compare with
+    declared = float(stream.duration * stream.time_base)
+    if decoded_s < declared - max(AUDIO_SHORTFALL_S, AUDIO_SHORTFALL * declared):
+        out.errors["audio"] = StatusError("decode_error", f"{out.path}: only {decoded_s:.2f} of {declared:.2f} s of "
+                                                          "audio could be decoded (truncated or corrupt file)")
 
 
 def _count_packets(path: Path) -> int:
