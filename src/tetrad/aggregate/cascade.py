@@ -36,6 +36,12 @@ def _time_summary(videos: pd.DataFrame, layers: Sequence[str], rest: Sequence[st
     }
 
 
+def cascade_stops(p_first: np.ndarray, fail_fast: float) -> np.ndarray:
+    """The cascade's rule, shared by this simulation and `tetrad analyze` (which really skips the rest): a video
+    stops when its first layer's P(fake) >= fail_fast; one the first layer could not score (NaN) never stops."""
+    return np.nan_to_num(np.asarray(p_first, dtype="float64"), nan=-np.inf) >= fail_fast
+
+
 def simulate_cascade(
     videos: pd.DataFrame,
     first: str,
@@ -56,7 +62,7 @@ def simulate_cascade(
     full = fuse_weighted(probs, weights, missing).to_numpy()
     if first in probs.columns:
         p_first = probs[first].to_numpy()
-        stopped = np.nan_to_num(p_first, nan=-np.inf) >= fail_fast
+        stopped = cascade_stops(p_first, fail_fast)
         n_first = int(np.sum(~np.isnan(p_first)))
         note = None if n_first else f"first layer {first!r} scored no video: nothing can stop early"
     else:

@@ -122,7 +122,7 @@ def _fusions(videos: pd.DataFrame, layers: list[str], params: AggregateParams) -
             "logistic": stacked}
 
 
-def _verdict(score: pd.Series, threshold: float) -> pd.Series:
+def verdicts(score: pd.Series, threshold: float) -> pd.Series:
     """"fake"/"real" from the seed-weight fusion; null for unscored videos (no verdict is better than a guess)."""
     v = np.where(score > threshold, "fake", "real").astype(object)
     return pd.Series(np.where(score.isna(), None, v), index=score.index, dtype=object)
@@ -156,7 +156,7 @@ def evaluate(
         metrics["fused"][name] = _fusion_block(name, result, y, groups, params)
         curves[f"fused_{name}"] = roc_table(y, result.scores)
     metrics["cascade"] = _cascade_block(videos, layers, params, curves)
-    videos["verdict"] = _verdict(videos["fused_seed_weights"], params.threshold)
+    videos["verdict"] = verdicts(videos["fused_seed_weights"], params.threshold)
     metrics["n_scored"] = int(videos["fused_seed_weights"].notna().sum())
     score_cols = {layer: f"{layer}_p_fake" for layer in layers}
     score_cols |= {f"fused_{n}": f"fused_{n}" for n in FUSIONS} | {"cascade": "cascade_p_fake"}

@@ -357,22 +357,29 @@ def schema_for(kind: str) -> pa.Schema:
     return {"audio": schemas.AUDIO}.get(kind, schemas.FRAMES)
 
 
+def load_layer(params: Params, layer: str) -> tuple[Detector, LayerWeights, float]:
+    """A layer's detector with its weights (demo ones written first where allowed), and the load time: what
+    the detect stage and `tetrad analyze` both score with."""
+    cfg = params.layer[layer]
+    if params.weights.allow_demo:  # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
+        write_demo_weights(params, layers=[layer])
+    inputs = get_spec(cfg.detector).inputs
+    if cfg.input not in inputs:
+        raise ConfigError(f"layer.{layer}.input: {cfg.detector} reads {inputs}, not {cfg.input!r}")
+    weights = resolve_layer_weights(cfg, params)
+    start = time.perf_counter()
+    detector = create_detector(cfg.detector, weights.paths, cfg.variant, cfg.options, cfg.device)
+    if weights.provenance == "demo-random":
+        log.warning("layer %s runs DEMO-RANDOM weights: its scores mean nothing", layer)
+    return detector, weights, time.perf_counter() - start
+
+
 def run(params: Params, dataset: str, layer: str, root: Path = Path(".")) -> pd.DataFrame:
     """Score one layer of one dataset; writes the scores table and its run info, returns the scores."""
     protocol.check(params)  # a run labelled upstream must be upstream's, before any model runs
     cfg = params.layer[layer]
     paths = Paths(dataset, root)
-    if params.weights.allow_demo:  # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
-        write_demo_weights(params, layers=[layer])
-    inputs = get_spec(cfg.detector).inputs
-    if cfg.input not in inputs:
-        raise SystemExit(f"layer.{layer}.input: {cfg.detector} reads {inputs}, not {cfg.input!r}")
-    weights = resolve_layer_weights(cfg, params)
-    start = time.perf_counter()
-    detector = create_detector(cfg.detector, weights.paths, cfg.variant, cfg.options, cfg.device)
-    load_s = time.perf_counter() - start
-    if weights.provenance == "demo-random":
-        log.warning("layer %s runs DEMO-RANDOM weights: its scores mean nothing", layer)
+    detector, weights, load_s = load_layer(params, layer)
     manifest = read_table(paths.manifest, schemas.MANIFEST)
     shards = sorted(paths.cache(cfg.input).glob("part-*.parquet"))
     scores, timing = score_cache(detector, manifest, shards, cfg)

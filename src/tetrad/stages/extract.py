@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -150,8 +151,9 @@ def remove_stale(kinds: list[str], params: ExtractParams, manifest: pd.DataFrame
 
 
 def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out_dirs: dict[str, Path],
-            assets: Assets = Assets()) -> dict[str, dict[str, int]]:
-    """Write every kind's shards; returns per-kind status counts of the rows written in this run.
+            assets: Assets = Assets(), seconds: dict[str, float] | None = None) -> dict[str, dict[str, int]]:
+    """Write every kind's shards; returns per-kind status counts of the rows written in this run, and fills
+    `seconds` (when given) with each video's decode-and-crop time in its worker.
 
     Each shard is written (atomically) as soon as its own videos are done, so a killed run keeps every finished
     shard; only a few shards are queued ahead on the pool, so the parent's memory does not grow with the dataset.
@@ -173,21 +175,25 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
                              initargs=(workers,)) as pool:
         pending: deque[tuple[dict[str, Path], list[Future]]] = deque()
         for rows, todo in plan:
-            pending.append((todo, [pool.submit(extract_video, row, list(todo), params, assets)
+            pending.append((todo, [pool.submit(_timed_video, row, list(todo), params, assets)
                                    for row in rows.to_dict("records")]))
             if len(pending) > SHARDS_AHEAD:
-                _finish_shard(*pending.popleft(), bar, counts)
+                _finish_shard(*pending.popleft(), bar, counts, seconds)
         while pending:
-            _finish_shard(*pending.popleft(), bar, counts)
+            _finish_shard(*pending.popleft(), bar, counts, seconds)
     bar.close()
     return counts
 
 
-def _finish_shard(todo: dict[str, Path], futures: list[Future], bar: tqdm, counts: dict[str, dict[str, int]]) -> None:
+def _finish_shard(todo: dict[str, Path], futures: list[Future], bar: tqdm, counts: dict[str, dict[str, int]],
+                  seconds: dict[str, float] | None) -> None:
     """Wait for one shard's videos, in order, and write each of its kinds."""
     results = []
     for fut in futures:
-        results.append(fut.result())
+        result, (vid, took) = fut.result()
+        results.append(result)
+        if seconds is not None:
+            seconds[vid] = took
         bar.update()
     for kind, path in todo.items():
         _write_kind(pd.DataFrame([r for res in results for r in res[kind]]), kind, path, counts)
@@ -217,6 +223,14 @@ def _write_kind(table: pd.DataFrame, kind: str, path: Path, counts: dict[str, di
     per_video = table.groupby("video_id")["status"].first().where(~ok, schemas.OK)
     for status, n in per_video.value_counts().items():
         counts[kind][str(status)] = counts[kind].get(str(status), 0) + int(n)
+
+
+def _timed_video(row: dict, kinds: list[str], params: ExtractParams,
+                 assets: Assets) -> tuple[dict[str, list[dict]], tuple[str, float]]:
+    """extract_video and its time, measured in the worker (the parent only sees when a shard completes)."""
+    start = time.perf_counter()
+    result = extract_video(row, kinds, params, assets)
+    return result, (row["video_id"], time.perf_counter() - start)
 
 
 def extract_video(row: dict, kinds: list[str], params: ExtractParams,
@@ -307,14 +321,20 @@ def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, dict[
     for kind in set(KINDS) - set(kinds):
         paths.cache(kind).mkdir(parents=True, exist_ok=True)  # declared DVC output, intentionally empty
         log.info("cache %s not requested (extract.kinds=%s): left empty", kind, kinds)
-    assets, mean_face_source = mouth_assets(params)
-    assets = replace(assets, face_weights=face_assets(params))
+    assets, mean_face_source = extract_assets(params)
     counts = extract(manifest, kinds, params.extract, {k: paths.cache(k) for k in kinds}, assets)
     for kind in set(kinds) & set(FACE_KINDS):
         write_json(provenance(kind, params.extract, mean_face_source, assets), paths.provenance(kind))
     log.info("read %s (%d videos); wrote %s; per-kind status of newly written rows: %s", paths.manifest,
              len(manifest), [str(paths.cache(k)) for k in kinds], counts)
     return counts
+
+
+def extract_assets(params: Params) -> tuple[Assets, str | None]:
+    """Everything the requested kinds need besides the media (mean face, face detector checkpoints), and the
+    mean face's source ("real" / "demo-stand-in" / None), as the extract stage and `tetrad analyze` use them."""
+    assets, mean_face_source = mouth_assets(params)
+    return replace(assets, face_weights=face_assets(params)), mean_face_source
 
 
 def mouth_assets(params: Params) -> tuple[Assets, str | None]:
