@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tetrad.analyze.cli import add_cli as add_analyze_cli
 from tetrad.env import setup
 from tetrad.weights.cli import add_cli as add_weights_cli
 
@@ -122,6 +123,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from tetrad.datasets.doctor import doctor, load_target
     from tetrad.params import ConfigError
 
+    if args.env == bool(args.dataset):
+        print("error: doctor checks a DATASET, or the machine with --env (one of the two)", file=sys.stderr)
+        return 2
+    if args.env:
+        return _doctor_env(args)
     try:
         target = load_target(args.dataset, args.params, Path(args.conf_dir), args.root, args.overrides)
     except ConfigError as exc:
@@ -132,11 +138,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _doctor_env(args: argparse.Namespace) -> int:
+    from tetrad.envcheck import as_json, env_checks, render
+    from tetrad.params import ConfigError, load_params
+
+    try:
+        params = load_params(args.params or "params.yaml")
+    except (ConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    checks = env_checks(params, smoke=not args.no_smoke)
+    print(json.dumps(as_json(checks), indent=2) if args.json else render(checks))
+    return 1 if any(c.failed for c in checks) else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="tetrad", description="Evaluate audio-visual deepfake detectors.")
     top.add_argument("-v", "--verbose", action="store_true")
     sub = top.add_subparsers(dest="command", required=True)
     _add_pipeline_commands(sub)
+    add_analyze_cli(sub)
     _add_doctor(sub)
     add_weights_cli(sub)
     return top
@@ -170,11 +191,18 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
 
 
 def _add_doctor(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("doctor", help="check a dataset: label files, counts, missing/undecodable files",
+    p = sub.add_parser("doctor", help="check a dataset (label files, counts, undecodable files) or, with --env, "
+                                      "this machine",
                        description="Is a dataset usable? Label files, counts, missing, duplicate and undecodable "
                                    "files, groups shared across splits. Hydra-style KEY=VALUE overrides change "
-                                   "the dataset config for the check.")
-    p.add_argument("dataset", metavar="DATASET", help="conf/dataset/<DATASET>.yaml (or a dataset of --params)")
+                                   "the dataset config for the check. With --env instead: Python, torch, CUDA, "
+                                   "FFmpeg codecs, every checkpoint params.yaml needs, and a smoke analysis of a "
+                                   "generated clip (exit 1 when anything is missing).")
+    p.add_argument("dataset", metavar="DATASET", nargs="?",
+                   help="conf/dataset/<DATASET>.yaml (or a dataset of --params)")
+    p.add_argument("--env", action="store_true", help="check this machine instead of a dataset")
+    p.add_argument("--json", action="store_true", help="--env: the checks as JSON")
+    p.add_argument("--no-smoke", action="store_true", help="--env: skip the smoke analysis")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="Hydra-style overrides of the dataset config: split=val, limit=100, "
                         "options.parts=[train,dev] (or an adapter option by its name: parts=[train,dev])")
@@ -182,7 +210,8 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--full", action="store_true",
                    help="decode every frame of every stream of every selected file (finds truncated files)")
     p.add_argument("--sample", type=int, default=20, help="files to probe with PyAV (default 20)")
-    p.add_argument("--params", type=Path, help="read the dataset from this params.yaml instead of conf/")
+    p.add_argument("--params", type=Path, help="read the dataset from this params.yaml instead of conf/ (--env: the "
+                                               "pipeline to check, default params.yaml)")
     p.add_argument("--conf-dir", default="conf", help="the conf/ folder (default: conf)")
     p.set_defaults(func=cmd_doctor)
 
