@@ -113,6 +113,21 @@ def make_mini(out: Path, seed: int = 0) -> Path:
     return out
 
 
+def write_smoke_clip(path: Path, seconds: float = 2.0) -> Path:
+    """A short clip with a face and a voiced tone, for `tetrad doctor --env`'s smoke analysis: the astronaut
+    photo with a slow zoom on the face, a 150 Hz tone with 4 Hz syllable-like bursts (no espeak-ng or alsa
+    recordings needed, so it runs in a bare container)."""
+    photo = skdata.astronaut()
+    x, y, w, h = _detect_face(photo)
+    centre = (x + w / 2, y + h / 2)
+    motion = Motion(start=(*centre, 2.4 * w), end=(*centre, 2.0 * w))
+    n = max(1, round(seconds * FPS))
+    t = np.arange(n * _SAMPLES_PER_FRAME) / SAMPLE_RATE
+    voice = 0.3 * np.sin(2 * np.pi * 150 * t) * np.clip(np.sin(2 * np.pi * 4 * t), 0, None)
+    _write_mp4(Path(path), [_render(photo, motion, i, n) for i in range(n)], voice.astype(np.float32))
+    return Path(path)
+
+
 # ----------------------------------------------------------------------------------------------------
 # material
 
