@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -174,3 +175,56 @@ def test_mlflow_has_the_runs_with_provenance(project):
     assert "extract.face.options.max_size: 320 (upstream: 2048)" in last["tags.protocol.departures"]
     assert len(last["tags.manifest_sha256"]) == 64 and last["tags.git_sha"] != "unknown"
     assert "metrics.layers.audio.auc" in runs.columns and "params.aggregate.threshold" in runs.columns
+
+
+def _tetrad(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run([str(Path(sys.executable).parent / "tetrad"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_analyze_gives_the_pipelines_scores(project, tmp_path):
+    """`tetrad analyze` (cascade off) runs the batch stages' code: on a few mini files, each layer's P(fake) and
+    status, and the fused score, equal the pipeline's videos.parquet."""
+    out = tmp_path / "analyze.jsonl"
+    proc = _tetrad(["analyze", "data/mini/raw/clips/s0_A.mp4", "data/mini/raw/clips/s3_C.mp4",
+                    "data/mini/raw/faulty", "--no-cascade", "--json", str(out)], project)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # faulty/truncated cannot be analysed
+    assert "Traceback" not in proc.stderr
+    assert "faulty/truncated.mp4" in proc.stdout and "DEMO-RANDOM" in proc.stdout
+    videos = pd.read_parquet(project / "reports/mini/videos.parquet").set_index("video_id")
+    found = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(found) == 6
+    for r in found:
+        vid = r["file"].removeprefix("data/mini/raw/").removesuffix(".mp4")
+        batch = videos.loc[vid]
+        for layer, key in (("audio", "1_audio"), ("visual", "2_visual"), ("lip", "3_lipsync"),
+                           ("semantic", "4_semantic")):
+            block = r["layer_results"][key]
+            assert block["status"] == batch[f"{layer}_status"], (vid, layer)
+            if block["status"] == "ok":
+                assert abs(block["p_fake"] - batch[f"{layer}_p_fake"]) <= 1e-6, (vid, layer)
+        fused = batch["fused_seed_weights"]
+        assert (r["fusion"]["p_fake"] is None) == pd.isna(fused), vid
+        if not pd.isna(fused):
+            assert abs(r["fusion"]["p_fake"] - fused) <= 1e-6 and r["final_verdict"] == batch["verdict"], vid
+
+
+def test_doctor_env_passes_after_demo_weights_and_fails_without_a_checkpoint(project):
+    proc = _tetrad(["doctor", "--env", "--json"], project)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    assert {"python", "torch", "ffmpeg / PyAV", "weights aasist", "smoke analysis"} <= set(checks)
+    assert checks["smoke analysis"]["state"] == "ok" and "audio" in checks["smoke analysis"]["detail"]
+    assert checks["weights aasist"]["state"] == "warn"  # demo-random, accepted by the demo's allow_demo
+    demo = project / "weights/audio/demo-random/AASIST.pth"
+    aside = demo.with_name("moved-away")
+    demo.rename(aside)
+    try:
+        proc = _tetrad(["doctor", "--env"], project)
+    finally:
+        aside.rename(demo)
+    assert proc.returncode == 1
+    assert proc.stdout.rstrip().endswith("1 check FAIL: weights aasist")
+    # nothing runs (or writes a demo file) in place of the missing checkpoint
+    assert re.search(r"^skipped +smoke analysis +fix the failures above first", proc.stdout, re.M)

@@ -130,7 +130,8 @@ def render(checks: list[EnvCheck]) -> str:
     failed = [c.name for c in checks if c.failed]
     table = tabulate([[c.state, c.name, c.detail] for c in checks], headers=["", "check", "detail"],
                      maxcolwidths=[None, None, 100])
-    return table + "\n" + (f"{len(failed)} checks FAIL: {', '.join(failed)}" if failed else "all checks pass")
+    verdict = f"{len(failed)} check{'s' * (len(failed) != 1)} FAIL: {', '.join(failed)}" if failed else "all checks pass"
+    return table + "\n" + verdict
 
 
 def as_json(checks: list[EnvCheck]) -> list[dict[str, Any]]:

@@ -92,6 +92,6 @@ def _summary(found: list[dict[str, Any]], analysis: Any) -> str:
     cascade = (f"; the cascade stopped {stopped} of {len(found)} after {analysis.first}" if analysis.first else
                "; cascade off")
     loads = sum(r.info["timing"]["load_s"] for r in analysis.layers.values())
-    text = (f"{len(found)} files, {len(found) - len(failed)} analysed{cascade}; "
+    text = (f"{len(found)} file{'s' * (len(found) != 1)}, {len(found) - len(failed)} analysed{cascade}; "
             f"{analysis.wall_s:.1f} s in all ({loads:.1f} s loading models)")
     return text + (f"\ncould not be analysed: {', '.join(failed)}" if failed else "")

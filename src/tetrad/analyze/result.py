@@ -89,7 +89,7 @@ def _layer_block(view: _LayerView, vid: str) -> dict[str, Any]:
 def _unit(u: dict) -> dict[str, Any]:
     out = {"idx": int(u["unit_idx"]), "frame_idx": None if pd.isna(u["frame_idx"]) else int(u["frame_idx"]),
            "t_start_s": u["t_start_s"], "t_end_s": u["t_end_s"], "p_fake": u["p_fake"], "logit": u["logit"]}
-    if u["error"]:
+    if isinstance(u["error"], str):
         out["skipped"] = u["error"]  # e.g. an SBI frame without a face: counted, not scored
     return out
 
