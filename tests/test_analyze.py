@@ -9,6 +9,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from tetrad import cli
@@ -169,6 +170,9 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     clip.write_bytes(b"x")
     assert cli.main(["analyze", str(clip), "--layers", "audio,bogus"]) == 2
     assert "['bogus'] not enabled" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert cli.main(["analyze", str(clip), "--device", "cuda"]) == 2
+        assert "--device cuda: this machine has 0 CUDA devices" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         cli.main(["analyze"])
     assert exc.value.code == 2

@@ -69,11 +69,24 @@ def scoped(params: Params, options: AnalyzeOptions) -> Params:
     unknown = [n for n in names if n not in params.layer]
     if unknown:
         raise UsageError(f"--layers: {unknown} not enabled (enabled: {params.layer_names})")
+    if options.device:
+        _check_device(options.device)
     layer = {n: replace(params.layer[n], device=options.device or params.layer[n].device) for n in names}
     face = replace(params.extract.face, device=options.device or params.extract.face.device)
     kinds = [k for k in KINDS if any(cfg.input == k for cfg in layer.values())]
     extract_params = replace(params.extract, kinds=kinds, face=face)
     return validate(replace(params, layer=layer, layer_names=names, extract=extract_params))
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        wanted = torch.device(device)
+    except RuntimeError as exc:
+        raise UsageError(f"--device {device}: {exc}") from None
+    if wanted.type == "cuda" and (not torch.cuda.is_available() or (wanted.index or 0) >= torch.cuda.device_count()):
+        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA devices")
 
 
 def analyze(files: list[Path], params: Params, options: AnalyzeOptions = AnalyzeOptions(),
