@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tetrad.cli import compose_params
+from tetrad.params import compose_params
 from tetrad.layers.registry import DETECTORS
 from tetrad.params import load_params
 from tetrad.stages import aggregate, detect, extract, manifest

@@ -76,7 +76,7 @@ def compose(workdir: Path, variant: str, mouth_frames: int | None, weights_dir: 
     """params.yaml for the bench: experiment=benchmark (full frame counts), demo weights allowed, no MLflow;
     `mini_root`: where the mini benchmark's runs read it (--mini), at the demo's frame counts (2 semantic and 4
     SBI frames a video: the demo's AUCs; at the benchmark's 16 and 32 its ViT-L and bf16 runs take hours)."""
-    from tetrad.cli import compose_params
+    from tetrad.params import compose_params
 
     overrides = [f"experiment={'demo' if mini_root else 'benchmark'}", "weights.allow_demo=true",
                  f"weights.dir={weights_dir}",

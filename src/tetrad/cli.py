@@ -16,15 +16,9 @@ from tetrad.weights.cli import add_cli as add_weights_cli
 CONF_DIR = Path("conf")
 
 
-def compose_params(out: Path, overrides: list[str], conf_dir: Path = CONF_DIR) -> Path:
-    """conf/ -> params.yaml with the same composer `dvc exp run -S` uses, so both write the same file."""
-    from dvc.utils.hydra import compose_and_dump
-
-    compose_and_dump(out, str(conf_dir.resolve()), None, "config", str(Path.cwd()), overrides)
-    return out
-
-
 def cmd_params(args: argparse.Namespace) -> int:
+    from tetrad.params import compose_params
+
     if not args.check:
         compose_params(Path(args.out), args.overrides)
         print(f"wrote {args.out} from {CONF_DIR}/ {' '.join(args.overrides)}".rstrip())

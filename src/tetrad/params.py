@@ -272,6 +272,14 @@ def validate(params: Params) -> Params:
     return params
 
 
+def compose_params(out: Path, overrides: list[str], conf_dir: Path = Path("conf")) -> Path:
+    """conf/ -> params.yaml with the same composer `dvc exp run -S` uses, so both write the same file."""
+    from dvc.utils.hydra import compose_and_dump  # here: reading params.yaml needs no DVC
+
+    compose_and_dump(out, str(conf_dir.resolve()), None, "config", str(Path.cwd()), overrides)
+    return out
+
+
 def params_from_dict(data: dict[str, Any]) -> Params:
     return validate(build(Params, data))
 

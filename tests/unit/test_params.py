@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tetrad.cli import compose_params
+from tetrad.params import compose_params
 from tetrad.params import ConfigError, Params, load_params, params_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]

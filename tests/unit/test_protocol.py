@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tetrad import protocol
-from tetrad.cli import compose_params
+from tetrad.params import compose_params
 from tetrad.params import ConfigError, load_params
 from tetrad.report import protocol_lines
 from tetrad.tracking import run_tags

@@ -58,8 +58,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> Any:
-    from tetrad.cli import compose_params
-    from tetrad.params import ConfigError, load_params
+    from tetrad.params import ConfigError, compose_params, load_params
 
     overrides = ([f"experiment={args.experiment}"] if args.experiment else []) + list(args.set)
     if not overrides:
@@ -71,7 +70,8 @@ def _params(args: argparse.Namespace) -> Any:
         try:
             return load_params(compose_params(Path(tmp) / "params.yaml", overrides))
         except Exception as exc:  # noqa: BLE001 - Hydra's many error types: all are a bad override
-            raise ConfigError(f"cannot compose conf/ with {overrides}: {exc}") from None
+            why = " ".join(str(exc).split())  # Hydra's messages run over several lines
+            raise ConfigError(f"cannot compose conf/ with {overrides}: {why}") from None
 
 
 def _write_json(found: list[dict[str, Any]], out: str) -> None:

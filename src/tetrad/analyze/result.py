@@ -138,7 +138,7 @@ def reasoning(result: dict[str, Any]) -> str:
     """What each layer that ran said, why the cascade stopped or not, and how the verdict follows."""
     blocks = result["layer_results"]
     said = [_layer_sentence(blocks[LAYER_KEYS[n]]) for n in result["layers_executed"]]
-    return " ".join([*said, _cascade_sentence(result), _verdict_sentence(result)]).strip()
+    return " ".join(s for s in [*said, _cascade_sentence(result), _verdict_sentence(result)] if s)
 
 
 def _layer_sentence(b: dict[str, Any]) -> str:
@@ -167,7 +167,7 @@ def _where(unit: dict[str, Any]) -> str:
 def _cascade_sentence(result: dict[str, Any]) -> str:
     c = result["cascade"]
     if not c["enabled"]:
-        return "Cascade off: every requested layer ran."
+        return "Cascade off: every layer of the run ran." if len(result["layers_executed"]) > 1 else ""
     first = result["layer_results"][LAYER_KEYS[c["first"]]]
     if c["fired"]:
         return (f"{c['first']} P(fake) {first['p_fake']:.3f} >= the fail-fast threshold {c['threshold']:g}, so the "
@@ -187,7 +187,8 @@ def _verdict_sentence(result: dict[str, Any]) -> str:
         scored = {n: w for n, w in fusion["weights"].items()
                   if result["layer_results"][LAYER_KEYS[n]]["status"] == OK}
         weights = ", ".join(f"{n} {w:g}" for n, w in scored.items())
-        source = f"Fused P(fake) {p:.3f}: seed weights ({weights}) over the {len(scored)} layers that scored"
+        source = (f"Fused P(fake) {p:.3f}: seed weights ({weights}) over the {len(scored)} "
+                  f"layer{'s' * (len(scored) != 1)} that scored")
         source += ", renormalised" if fusion["missing"] == "abstain" and len(scored) < len(LAYERS) else ""
     relation = ">" if verdict == "fake" else "<="
     return f"{source}; {p:.3f} {relation} threshold {fusion['threshold']:g}, verdict {verdict}."

@@ -101,7 +101,9 @@ def analyze(files: list[Path], params: Params, options: AnalyzeOptions = Analyze
 def _analyze(files: list[Path], params: Params, cascade: bool, workdir: Path) -> Analysis:
     start = time.perf_counter()
     manifest = manifest_of(files)
+    # a cascade needs a layer to stop before: with one layer (--layers audio) there is nothing to skip
     first = params.aggregate.cascade_first if cascade and params.aggregate.cascade_first in params.layer else None
+    first = first if len(params.layer) > 1 else None
     rest = [n for n in params.layer_names if n != first]
     assets, mean_face = extract_assets(params)
     runs: dict[str, LayerRun] = {}
