@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-SYSTEM_TOOLS := espeak-ng:espeak-ng aplay:alsa-utils
+SYSTEM_TOOLS := espeak-ng:espeak-ng aplay:alsa-utils chromium:chromium
 
 # Checkouts of upstream repositories for `make parity` (fetched by you; never committed).
 UPSTREAM_AASIST ?= ../upstream/aasist
@@ -28,7 +28,7 @@ UPSTREAM_PYDEPS ?= ../upstream/pydeps
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-system-deps: ## the Debian packages the mini benchmark needs (espeak-ng, alsa-utils)
+system-deps: ## the Debian packages: espeak-ng, alsa-utils (the mini benchmark), chromium (the browser tests)
 	@missing=""; for pair in $(SYSTEM_TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -77,5 +77,5 @@ parity: install ## our re-implementations vs upstream code on the same weights/i
 	  --weights-dir weights --out reports/parity.md
 
 clean: ## remove generated data, caches and runs (keeps weights and .venv)
-	rm -rf data/mini data/mini_fakeavceleb data/*/cache data/*/scores data/summary reports/*/ reports/summary.* \
+	rm -rf data/mini data/mini_fakeavceleb data/*/cache data/*/scores data/summary reports/*/ reports/summary.* reports/summary_auc.png \
 	  mlflow.db mlruns mlartifacts .dvc/cache .dvc/tmp

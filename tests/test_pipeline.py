@@ -134,8 +134,12 @@ def test_threshold_sweep_reruns_only_aggregate(project):
     # The baseline commit has no dvc.lock (the repo ships none), so its entry holds an error instead of data.
     thresholds = [(m.get("data") or {}).get("threshold") for rev in _exp_revs(shown) if rev.get("rev") != "workspace"
                   for path, m in ((rev.get("data") or {}).get("metrics") or {}).items()
-                  if path.endswith("mini/metrics.json")]
+                  if path.endswith("mini/headline.json")]
     assert 0.7 in thresholds, shown
+
+
+# The README's filter for `dvc exp show`: the experiment, the threshold, the AUCs
+EXP_SHOW_FILTER = ["--drop", ".*", "--keep", r"Experiment|threshold$|\.auc$"]
 
 
 def _exp_revs(node):
@@ -150,10 +154,19 @@ def _exp_revs(node):
             yield from _exp_revs(value)
 
 
-def test_dvc_metrics_and_plots_show(project):
-    assert "layers.audio.auc" in run(["dvc", "metrics", "show"], project)
-    run(["dvc", "plots", "show", "-o", "plots-out"], project)
-    assert (project / "plots-out/index.html").is_file()
+def test_dvc_metrics_and_plots_show_fit_a_terminal_and_render_offline(project, tmp_path):
+    shown = run(["dvc", "metrics", "show"], project)
+    assert "audio.auc" in shown and max(map(len, shown.splitlines())) < 400  # headline.json, not metrics.json
+    out = run(["dvc", "exp", "show", "--no-pager", *EXP_SHOW_FILTER], project)
+    assert "audio.auc" in out and "…" not in out, out
+    run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], project)
+    page = tmp_path / "plots/index.html"
+    assert "<script" not in page.read_text()  # images only: nothing to fetch from a CDN
+    from tests.browser import loaded_images, screenshot
+
+    images = loaded_images(page, tmp_path)
+    assert len(images) >= 5 and all(width > 0 for _, width in images), images  # the figures of each dataset
+    screenshot(page.as_uri(), tmp_path / "plots.png")
 
 
 def test_mlflow_has_the_runs_with_provenance(project):
@@ -228,3 +241,20 @@ def test_doctor_env_passes_after_demo_weights_and_fails_without_a_checkpoint(pro
     assert proc.stdout.rstrip().endswith("1 check FAIL: weights aasist")
     # nothing runs (or writes a demo file) in place of the missing checkpoint
     assert re.search(r"^skipped +smoke analysis +fix the failures above first", proc.stdout, re.M)
+
+
+def test_the_html_report_shows_every_figure_and_the_worst_cases(project, tmp_path):
+    """report.html in a real browser: every embedded image loads, the error analysis has thumbnails, the page
+    fetches nothing (a self-contained file) and a screenshot is taken."""
+    from tests.browser import loaded_images, screenshot
+
+    report = project / "reports/mini/report.html"
+    html = report.read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    images = loaded_images(report, tmp_path)
+    assert images and all(width > 0 for _, width in images), images
+    classes = [c for c, _ in images]
+    assert sum(c == "figure" for c in classes) == 4  # curves, distributions, reliability, confusion
+    assert "thumb face" in classes and "thumb mouths" in classes and "thumb spectrogram" in classes
+    assert (project / "reports/mini/figures/curves.png").is_file()
+    screenshot(report.as_uri(), tmp_path / "report.png")

@@ -103,7 +103,7 @@ def cmd_where(args: argparse.Namespace) -> int:
         metrics = json.loads(metrics_path.read_text())
         print(f"\n{metrics['dataset']} ({metrics['n_videos']} videos, experiment {metrics.get('experiment')}):")
         print("\n".join(console_summary(metrics)))
-        print(f"  metrics: {metrics_path}   report: {metrics_path.parent / 'report.md'}   "
+        print(f"  metrics: {metrics_path}   report: {metrics_path.parent / 'report.html'} (and report.md)   "
               f"per video: {metrics_path.parent / 'videos.parquet'}   ROC: {metrics_path.parent / 'roc'}/")
     uri = params.mlflow.tracking_uri
     print(f"\nMLflow runs: {uri} (experiment {params.mlflow.experiment!r}); open the UI with:\n"

@@ -96,6 +96,16 @@ def write_frame(df: pd.DataFrame, path: Path) -> Path:
                        pa.Table.from_pandas(df, preserve_index=False).schema)
 
 
+def write_bytes(data: bytes, path: Path) -> Path:
+    """Bytes (a PNG figure) written atomically, as write_text writes text."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
 def write_text(text: str, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

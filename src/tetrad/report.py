@@ -139,3 +139,19 @@ def summary_markdown(rows: list[Mapping[str, Any]]) -> str:
              "| dataset | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     lines += ["| " + " | ".join([str(r["dataset"])] + [_fmt(r.get(c)) for c in columns]) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+HEADLINE_KEYS = ("auc", "auc_ci_low", "auc_ci_high", "ap", "eer", "acc")
+
+
+def headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The few numbers a terminal shows (`dvc metrics show`, `dvc exp show`): AUC with its interval, AP, EER and
+    ACC per layer, fusion and the cascade, and the threshold ACC is taken at. metrics.json keeps the rest."""
+    def pick(block: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: block.get(k) for k in HEADLINE_KEYS}
+
+    out: dict[str, Any] = {"threshold": metrics["threshold"], "n_videos": metrics["n_videos"]}
+    out |= {name: pick(b) for name, b in metrics["layers"].items()}
+    out |= {f"fused_{name}": pick(b) for name, b in metrics["fused"].items()}
+    out["cascade"] = pick(metrics["cascade"]) | {"trigger_rate": metrics["cascade"].get("trigger_rate")}
+    return out

@@ -17,6 +17,7 @@ from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
     balanced_accuracy_score,
+    confusion_matrix,
     roc_auc_score,
     roc_curve,
 )
@@ -135,14 +136,15 @@ def roc_table(y: Any, score: Any) -> pd.DataFrame:
 
 
 def per_category(
-    videos: pd.DataFrame, score_cols: Mapping[str, str], label_col: str, threshold: float
+    videos: pd.DataFrame, score_cols: Mapping[str, str], label_col: str, threshold: float, by: str = "category"
 ) -> dict[str, dict[str, Any]]:
-    """Per dataset category (e.g. FakeAVCeleb A-D): counts and, per score, mean P(fake) and fake-call rate.
+    """Per dataset category (e.g. FakeAVCeleb A-D), or per value of column `by` (e.g. the manipulation method):
+    counts and, per score, mean P(fake) and fake-call rate.
 
-    Rows without a category are left out; a dataset without categories gives {}.
+    Rows without a value are left out; a dataset without categories gives {}.
     """
     out: dict[str, dict[str, Any]] = {}
-    cat = videos["category"]
+    cat = videos[by]
     for name in sorted(cat.dropna().unique()):
         rows = videos[cat == name]
         entry: dict[str, Any] = {"n": int(len(rows)), "n_fake": int(np.nansum(as_float(rows[label_col]) == 1))}
@@ -156,3 +158,16 @@ def per_category(
             }
         out[str(name)] = entry
     return out
+
+
+def operating_points(y: Any, score: Any, thresholds: Sequence[float]) -> pd.DataFrame:
+    """ACC, TPR, FPR and balanced ACC at each threshold (fake when score > threshold), over rows with both."""
+    _, yv, sv = _valid(y, score)
+    rows = []
+    for t in thresholds:
+        tn, fp, fn, tp = confusion_matrix(yv, (sv > t).astype(int), labels=[0, 1]).ravel()
+        tpr = tp / (tp + fn) if tp + fn else np.nan
+        fpr = fp / (fp + tn) if fp + tn else np.nan
+        rows.append({"threshold": float(t), "acc": (tp + tn) / len(yv) if len(yv) else np.nan, "tpr": tpr,
+                     "fpr": fpr, "balanced_acc": (tpr + 1 - fpr) / 2})
+    return pd.DataFrame(rows, columns=["threshold", "acc", "tpr", "fpr", "balanced_acc"])

@@ -17,7 +17,8 @@ from tetrad.env import setup
 from tetrad.io import file_sha256, read_table, write_frame, write_json, write_text
 from tetrad.params import Params, load_params
 from tetrad.paths import Paths
-from tetrad.report import console_summary, demo_layers, render_markdown, summary_row
+from tetrad.report import console_summary, demo_layers, headline, render_markdown, summary_row
+from tetrad.report_html import write_report
 from tetrad.stages import stage_arguments
 from tetrad.tracking import log_run, run_tags
 
@@ -38,10 +39,13 @@ def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, Any]:
         metrics["layers"][name]["weights"] = info["weights"]
         metrics["layers"][name]["input"] = info.get("input", {})
     write_json(metrics, paths.reports / "metrics.json")
+    write_json(headline(metrics), paths.reports / "headline.json")
     write_frame(result.videos, paths.reports / "videos.parquet")
     for name, curve in result.curves.items():
         write_text(curve.to_csv(index=False), paths.reports / "roc" / f"{name}.csv")
     write_text(render_markdown(metrics), paths.reports / "report.md")
+    write_report(result.videos, metrics, paths, dict(zip(manifest["video_id"], manifest["path"])),
+                 params.aggregate.threshold)
     tags = run_tags(infos, file_sha256(paths.manifest), params.experiment, metrics["protocol"])
     run_id = log_run(params.mlflow, f"{dataset}-{params.experiment}", asdict(params), metrics, tags, [paths.reports])
     write_json(summary_row(metrics, run_id), paths.summary_row)

@@ -10,27 +10,37 @@ from pathlib import Path
 
 import pandas as pd
 
+from tetrad import figures
 from tetrad.env import setup
-from tetrad.io import write_text
+from tetrad.io import write_bytes, write_text
 from tetrad.params import Params, load_params
 from tetrad.paths import Paths
 from tetrad.report import summary_columns, summary_markdown
 from tetrad.tracking import log_parent
 
 log = logging.getLogger(__name__)
+HEATMAP = "summary_auc.png"
 
 
 def run(params: Params, root: Path = Path(".")) -> pd.DataFrame:
     """Collect each dataset's summary row; writes the summary files and returns the table."""
     rows = [json.loads(Paths(name, root).summary_row.read_text()) for name in params.dataset_names]
     table = pd.DataFrame(rows, columns=summary_columns(rows))
-    md = write_text(summary_markdown(rows), root / "reports" / "summary.md")
+    heat = write_bytes(figures.png(figures.heatmap(auc_matrix(table))), root / "reports" / HEATMAP)
+    md = write_text(summary_markdown(rows) + f"\n![AUC by score and dataset]({HEATMAP})\n", root / "reports" / "summary.md")
     csv = write_text(table.to_csv(index=False), root / "reports" / "summary.csv")
     metrics = {r["dataset"]: {k: v for k, v in r.items() if k not in ("dataset", "mlflow_run_id")} for r in rows}
     log_parent(params.mlflow, f"summary-{params.experiment}", {r["dataset"]: r["mlflow_run_id"] for r in rows},
-               metrics, [md, csv])
-    log.info("read %d dataset summaries; wrote %s and %s", len(rows), md, csv)
+               metrics, [md, csv, heat])
+    log.info("read %d dataset summaries; wrote %s, %s and %s", len(rows), md, csv, heat)
     return table
+
+
+def auc_matrix(table: pd.DataFrame) -> pd.DataFrame:
+    """AUC with one row per score (layers, fusions, cascade: the summary's `*_auc` columns) and one column per
+    dataset."""
+    cols = [c for c in table.columns if c.endswith("_auc")]
+    return table.set_index("dataset")[cols].T.rename(index=lambda c: c.removesuffix("_auc")).astype(float)
 
 
 def main(argv: list[str] | None = None) -> int:
