@@ -37,7 +37,7 @@ from torch import nn
 
 from tetrad.layers import Detector, DetectorSpec, register_detector
 from tetrad.layers.base import load_checkpoint, load_strict
-from tetrad.layers.units import audio_windows
+from tetrad.layers.units import AUDIO_COUNT_COLUMNS, audio_windows, window_starts
 from tetrad.weights.catalog import WeightEntry
 
 WEIGHTS = (
@@ -73,6 +73,13 @@ class ToyEnergy(Detector):
         wave = np.asarray(row["waveform"], dtype=np.float32)
         return audio_windows(str(row["video_id"]), wave, int(row["sample_rate"]), 1.0, 0.5)
 
+    count_columns = AUDIO_COUNT_COLUMNS  # one window per second: counted from the clip's length, not its samples
+
+    def count_units(self, rows):
+        row = rows.iloc[0]
+        return len(window_starts(str(row["video_id"]), int(row["num_samples"]), int(row["sample_rate"]), 1.0,
+                                 0.5)[0])
+
     def preprocess(self, units):
         energy = [np.log(np.mean(u.data.astype(np.float64) ** 2) + 1e-9) for u in units]
         return torch.tensor(energy, dtype=torch.float32)[:, None]
@@ -105,7 +112,7 @@ def toy_detector(tmp_path, monkeypatch):
     sys.modules.pop("toy_energy", None)
 
 
-def test_a_toy_fifth_detector_runs_through_detect_and_aggregate(toy_detector, mini_root, tmp_path):
+def test_a_toy_fifth_detector_runs_through_detect_and_aggregate(toy_detector, mini_root, tmp_path, caplog):
     conf = tmp_path / "conf"
     shutil.copytree(ROOT / "conf", conf)
     (conf / "layer" / "audio" / "toy_energy.yaml").write_text(TOY_CONF)  # the conf file
@@ -121,6 +128,7 @@ def test_a_toy_fifth_detector_runs_through_detect_and_aggregate(toy_detector, mi
 
     assert (tmp_path / "weights/audio/demo-random/toy_energy.pth").is_file()  # declared in the module, found
     assert set(scores["detector"]) == {"toy_energy"} and scores["p_fake"].notna().sum() > 20
+    assert "more than its count_units counted" not in caplog.text  # the progress total was exact
     audio = metrics["layers"]["audio"]
     assert audio["detector"] == "toy_energy" and audio["weights"] == "demo-random" and audio["auc"] is not None
     videos = pd.read_parquet(tmp_path / "reports/mini/videos.parquet").set_index("video_id")

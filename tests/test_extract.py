@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -70,6 +71,40 @@ def test_frames_are_uniform_224_rgb(caches):
     assert ok.groupby("video_id").size().eq(2).all()
     first = ok[ok["video_id"] == "clips/s0_A"].sort_values("frame_idx")
     assert first["frame_idx"].iloc[0] == 0 and first["pts_s"].iloc[0] == 0.0
+
+
+def test_worker_log_records_reach_the_parents_handlers(manifest, tmp_path, caplog):
+    """The workers' records are written here by the parent's handlers (through tqdm.write while the bar runs):
+    a worker has no handler, so they used to go straight to stderr (warnings, tearing the bar) or nowhere."""
+    caplog.set_level(logging.INFO)
+    few = manifest[manifest["video_id"].isin(["faulty/truncated", "faulty/no_audio"])]
+    assert len(few) == 2
+    extract(few, ["audio"], PARAMS, {"audio": tmp_path / "audio"})
+    from_workers = [r for r in caplog.records if r.process != os.getpid()]
+    assert {r.name for r in from_workers} == {"tetrad.stages.extract"}
+    assert any("truncated.mp4" in r.getMessage() for r in from_workers)
+    assert any("no audio stream" in r.getMessage() for r in from_workers)
+
+
+def test_the_bar_counts_the_videos_left_to_extract_from_the_start(manifest, tmp_path, monkeypatch):
+    import io
+
+    from tetrad.stages import extract as stage
+
+    made = []
+
+    class Recording(stage.tqdm):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **{**kwargs, "file": io.StringIO()})
+            made.append((kwargs["total"], self))
+
+    monkeypatch.setattr(stage, "tqdm", Recording)
+    few = manifest.iloc[:6]  # two shards of 4 and 2 videos; the first one is then resumed
+    dirs = {"audio": tmp_path / "audio"}
+    extract(few, ["audio"], PARAMS, dirs)
+    (tmp_path / "audio" / sorted(p.name for p in dirs["audio"].glob("part-*"))[1]).unlink()
+    extract(few, ["audio"], PARAMS, dirs)
+    assert [(total, bar.n, bar.unit) for total, bar in made] == [(6, 6, "video"), (2, 2, "video")]
 
 
 def _project(tmp: Path, manifest: pd.DataFrame) -> Path:

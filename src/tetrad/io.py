@@ -52,17 +52,19 @@ def write_table(df: pd.DataFrame | pa.Table, path: Path, schema: pa.Schema) -> P
     return path
 
 
-def read_table(path: Path | list[Path], schema: pa.Schema) -> pd.DataFrame:
-    """Read one file or several shards and check they carry exactly `schema`'s columns."""
+def read_table(path: Path | list[Path], schema: pa.Schema, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one file or several shards and check they carry exactly `schema`'s columns. With `columns`, only
+    those are read (Parquet column projection: the other columns' bytes are never read or decoded)."""
     paths = [Path(p) for p in (path if isinstance(path, list) else [path])]
+    want = pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
     if not paths:
-        return schema.empty_table().to_pandas()
+        return want.empty_table().to_pandas()
     tables = []
     for p in paths:
-        table = pq.read_table(p)
-        if set(table.schema.names) != set(schema.names):
-            raise SchemaError(f"{p}: columns {table.schema.names} differ from the expected {schema.names}")
-        tables.append(table.select(schema.names).cast(schema))
+        names = pq.read_schema(p).names
+        if set(names) != set(schema.names):
+            raise SchemaError(f"{p}: columns {names} differ from the expected {schema.names}")
+        tables.append(pq.read_table(p, columns=want.names).select(want.names).cast(want))
     return pa.concat_tables(tables).to_pandas()
 
 

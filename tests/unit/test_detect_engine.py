@@ -3,11 +3,15 @@ with the layer's precision / channels_last options; scores equal a synchronous c
 
 from __future__ import annotations
 
+import io
+import logging
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 import yaml
@@ -19,9 +23,11 @@ from tetrad import schemas
 from tetrad.io import read_table, write_table
 from tetrad.layers.base import Detector, DetectorSpec, Unit
 from tetrad.layers.checkpoints import LayerWeights
-from tetrad.layers.units import audio_windows
+from tetrad.layers.units import AUDIO_COUNT_COLUMNS, audio_windows, window_starts
 from tetrad.params import ConfigError, LayerParams, params_from_dict
+from tetrad.stages import detect
 from tetrad.stages.detect import (
+    count_cache,
     cut_units,
     finalise,
     make_engine,
@@ -55,9 +61,15 @@ class ToyWave(Detector):
             self.conv = nn.Conv1d(1, 8, 9)
             self.head = nn.Linear(8, 1)
 
+    count_columns = AUDIO_COUNT_COLUMNS
+
     def make_units(self, rows: pd.DataFrame) -> list[Unit]:
         row = rows.iloc[0]
         return audio_windows(str(row["video_id"]), np.asarray(row["waveform"], np.float32), RATE, 0.25, 0.05)
+
+    def count_units(self, rows: pd.DataFrame) -> int:
+        row = rows.iloc[0]
+        return len(window_starts(str(row["video_id"]), int(row["num_samples"]), RATE, 0.25, 0.05)[0])
 
     def preprocess(self, units: list[Unit]) -> torch.Tensor:
         return torch.from_numpy(np.stack([u.data for u in units]))[:, None, :]
@@ -199,7 +211,7 @@ def test_one_off_shapes_do_not_wait_for_the_end(tmp_path):
     """Twelve clips shorter than a window: twelve shapes. The pool holds at most 4 batches' worth of units."""
     shards = write_shards(tmp_path, [[(f"s{i}", 0.1 + i / 100) for i in range(12)], [("z", 0.5)]])
     with prefetched(ToyWave(), shards, batch_size=2, prefetch=2, pin=False) as items:
-        kinds = ["rows" if item.cut or item.rows else "batch" for item in items]
+        kinds = ["rows" if item.shard is not None else "batch" for item in items]
     assert kinds.index("batch") < kinds.index("rows", 1)  # a partial batch left before shard 2 was read
 
 
@@ -234,3 +246,64 @@ def test_engine_params_are_validated(key, value, message):
     data["layer"]["audio"][key] = value
     with pytest.raises(ConfigError, match=message):
         params_from_dict(data)
+
+
+class RecordingBar(tqdm):
+    """The engine's bar, recording its total when it was made and its position against its total at each step."""
+
+    made: ClassVar[list[RecordingBar]] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{**kwargs, "file": io.StringIO()})
+        self.first_total = kwargs.get("total")
+        self.steps: list[tuple[int, int]] = []
+        RecordingBar.made.append(self)
+
+    def update(self, n: float | None = 1) -> bool | None:
+        out = super().update(n)
+        self.steps.append((self.n, self.total))
+        return out
+
+
+@pytest.fixture()
+def bars(monkeypatch) -> list[RecordingBar]:
+    """The bars score_cache makes, in order."""
+    monkeypatch.setattr(RecordingBar, "made", [])
+    monkeypatch.setattr(detect, "tqdm", RecordingBar)
+    return RecordingBar.made
+
+
+def test_the_bar_knows_its_total_before_the_first_batch(shards, bars, caplog):
+    assert count_cache(ToyWave(), shards) == [5, 3, 3]  # a 4 + b 1 | d 3 (e too short) | f 1 + g 2
+    _, timing = score_cache(ToyWave(), MANIFEST, shards, LayerParams(batch_size=4, prefetch=1))
+    (made,) = bars
+    assert made.first_total == timing["units"] == 11 and made.unit == "unit"
+    assert [total for _, total in made.steps] == [11] * len(made.steps) and made.n == 11
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_the_count_reads_light_columns_only(shards, monkeypatch):
+    read, real = [], detect.read_table
+
+    def spy(path: Path, schema: pa.Schema, columns: list[str] | None = None) -> pd.DataFrame:
+        read.append(columns)
+        return real(path, schema, columns)
+
+    monkeypatch.setattr(detect, "read_table", spy)
+    count_cache(ToyWave(), shards)
+    assert read == [["video_id", "status", "sample_rate", "num_samples"]] * 3  # never the waveforms
+
+
+@pytest.mark.parametrize("wrong, warned", [(-1, True), (+1, False)])
+def test_a_wrong_count_corrects_the_total_and_never_breaks_the_bar(shards, bars, monkeypatch, caplog, wrong,
+                                                                  warned):
+    """A count short of the cut (a count_units bug) warns once; one above it (a video failing as it is cut)
+    only shrinks the total. Either way the bar never passes its total and ends at 100 %."""
+    detector = ToyWave()
+    counted = ToyWave.count_units
+    monkeypatch.setattr(detector, "count_units", lambda rows: max(0, counted(detector, rows) + wrong))
+    _, timing = score_cache(detector, MANIFEST, shards, LayerParams(batch_size=4))
+    (made,) = bars
+    assert all(n <= total for n, total in made.steps) and made.n == made.total == timing["units"] == 11
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == warned and all("more than its count_units counted" in w for w in warnings)

@@ -44,7 +44,7 @@ from torch import nn
 from tetrad.layers.calibrate import calibrate_head, fit_batchnorm
 from tetrad.layers.base import Detector, DetectorSpec, Unit, load_checkpoint, load_strict
 from tetrad.layers.registry import register_detector
-from tetrad.layers.units import audio_windows
+from tetrad.layers.units import AUDIO_COUNT_COLUMNS, window_starts, windows_at
 from tetrad.params import ConfigError, build
 from tetrad.schemas import StatusError
 from tetrad.weights.catalog import WeightEntry
@@ -148,13 +148,18 @@ def tile_to_length(wave: np.ndarray, length: int) -> np.ndarray:
     return np.tile(wave, repeats)[:length]
 
 
-def window_units(video_id: str, wave: np.ndarray, sr: int, nb_samp: int, min_s: float, rule: str) -> list[Unit]:
-    """Cut a clip into `nb_samp`-sample units by `rule` ("all" or "first"); short clips are tiled."""
+def window_plan(video_id: str, n: int, sr: int, nb_samp: int, min_s: float, rule: str) -> tuple[list[int], int]:
+    """Each unit's first sample and its length before tiling, for an `n`-sample clip, by `rule` ("all" or
+    "first"): what `window_units` cuts and `count_units` counts."""
     if sr != SAMPLE_RATE:
         raise StatusError("error", f"{video_id}: AASIST needs 16 kHz audio, the cache holds {sr} Hz")
-    units = audio_windows(video_id, wave, sr, nb_samp / sr, min_s)
-    if rule == "first":
-        units = units[:1]
+    starts, win = window_starts(video_id, n, sr, nb_samp / sr, min_s)
+    return (starts[:1] if rule == "first" else starts), win
+
+
+def window_units(video_id: str, wave: np.ndarray, sr: int, nb_samp: int, min_s: float, rule: str) -> list[Unit]:
+    """Cut a clip into `nb_samp`-sample units by `rule` ("all" or "first"); short clips are tiled."""
+    units = windows_at(video_id, wave, sr, *window_plan(video_id, len(wave), sr, nb_samp, min_s, rule))
     return [dataclasses.replace(u, data=tile_to_length(u.data, nb_samp)) for u in units]
 
 
@@ -380,6 +385,7 @@ class AASISTDetector(Detector):
         upstream_options={"windows": "first"},
     )
     options_type = AASISTOptions
+    count_columns = AUDIO_COUNT_COLUMNS
 
     def __init__(self, arch: AASISTArch, options: AASISTOptions) -> None:
         super().__init__()
@@ -399,6 +405,11 @@ class AASISTDetector(Detector):
         wave = np.asarray(row["waveform"], dtype=np.float32)
         return window_units(str(row["video_id"]), wave, int(row["sample_rate"]), self.net.arch.nb_samp,
                             self.options.min_s, self.options.windows)
+
+    def count_units(self, rows: pd.DataFrame) -> int:
+        row = rows.iloc[0]
+        return len(window_plan(str(row["video_id"]), int(row["num_samples"]), int(row["sample_rate"]),
+                               self.net.arch.nb_samp, self.options.min_s, self.options.windows)[0])
 
     def preprocess(self, units: list[Unit]) -> torch.Tensor:
         n = self.net.arch.nb_samp  # tiling here too, so units cut elsewhere (tests, tools) follow the protocol

@@ -60,10 +60,20 @@ class Detector(nn.Module):
 
     spec: ClassVar[DetectorSpec]
     options_type: ClassVar[type | None] = None  # the frozen dataclass `layer.<name>.options` is built into
+    # The cache columns `count_units` reads besides video_id: light ones only (never pixels or samples), so the
+    # detect engine counts a whole cache of millions of rows before its first batch.
+    count_columns: ClassVar[tuple[str, ...]] = ("status",)
 
     def make_units(self, rows: Any) -> list[Unit]:
         """Cut one video's cache rows (a DataFrame) into scoring units."""
         raise NotImplementedError
+
+    def count_units(self, rows: Any) -> int:
+        """How many units `make_units` cuts from these rows, read from `count_columns` only (the progress bar's
+        total); where make_units raises a StatusError it may raise it too (no units either way). The default,
+        one unit per ok row, is exact for image detectors; a detector cutting otherwise overrides it through
+        the same helper its make_units cuts with (e.g. `units.window_starts`), so the two cannot drift."""
+        return int((rows["status"] == "ok").sum())
 
     def preprocess(self, units: list[Unit]) -> torch.Tensor:
         """CPU, pure, batched: units of equal shape -> model input."""

@@ -199,6 +199,19 @@ class LipNet(nn.Module):
 
 def mouth_clips(video_id: str, rows: pd.DataFrame, clip_frames: int, max_frames: int | None) -> list[Unit]:
     """Non-overlapping clips of consecutive frames from frame 0; the remainder is dropped (upstream's sampler)."""
+    ok, starts = clip_plan(video_id, rows, clip_frames, max_frames)
+    encodings = ok["encoding"] if "encoding" in ok else [None] * len(ok)
+    frames = np.stack([pixels.decode(b, (int(h), int(w), 1), e)[..., 0] for b, h, w, e in
+                       zip(ok["image"], ok["height"], ok["width"], encodings)])
+    pts, idx = ok["pts_s"].to_numpy(), ok["frame_idx"].to_numpy()
+    return [Unit(video_id, c, float(pts[s]), float(pts[s + clip_frames - 1]), frames[s:s + clip_frames],
+                 frame_idx=int(idx[s])) for c, s in enumerate(starts)]
+
+
+def clip_plan(video_id: str, rows: pd.DataFrame, clip_frames: int,
+              max_frames: int | None) -> tuple[pd.DataFrame, list[int]]:
+    """The rows the clips read (ok, in frame order, capped at `max_frames`) and each clip's first position among
+    them. It reads only status and frame_idx, so `count_units` counts by it without decoding a pixel."""
     ok = rows[rows["status"] == "ok"].sort_values("frame_idx")
     if max_frames is not None:
         ok = ok.iloc[:max_frames]
@@ -208,12 +221,7 @@ def mouth_clips(video_id: str, rows: pd.DataFrame, clip_frames: int, max_frames:
     idx = ok["frame_idx"].to_numpy()
     if not np.array_equal(idx, np.arange(idx[0], idx[0] + n)):
         raise StatusError("error", f"{video_id}: mouth frames are not consecutive in the cache")
-    encodings = ok["encoding"] if "encoding" in ok else [None] * n
-    frames = np.stack([pixels.decode(b, (int(h), int(w), 1), e)[..., 0] for b, h, w, e in
-                       zip(ok["image"], ok["height"], ok["width"], encodings)])
-    pts = ok["pts_s"].to_numpy()
-    return [Unit(video_id, c, float(pts[s]), float(pts[s + clip_frames - 1]), frames[s:s + clip_frames],
-                 frame_idx=int(idx[s])) for c, s in enumerate(range(0, n - clip_frames + 1, clip_frames))]
+    return ok, list(range(0, n - clip_frames + 1, clip_frames))
 
 
 @register_detector
@@ -234,6 +242,7 @@ class LipForensicsDetector(Detector):
         normalisation="greyscale/255, centre crop 88, mean 0.421, std 0.165",
     )
     options_type = LipOptions
+    count_columns = ("status", "frame_idx")
 
     def __init__(self, arch: LipArch, options: LipOptions) -> None:
         super().__init__()
@@ -250,6 +259,10 @@ class LipForensicsDetector(Detector):
 
     def make_units(self, rows: pd.DataFrame) -> list[Unit]:
         return mouth_clips(str(rows["video_id"].iloc[0]), rows, self.options.clip_frames, self.options.max_frames)
+
+    def count_units(self, rows: pd.DataFrame) -> int:
+        return len(clip_plan(str(rows["video_id"].iloc[0]), rows, self.options.clip_frames,
+                             self.options.max_frames)[1])
 
     def preprocess(self, units: list[Unit]) -> torch.Tensor:
         clips = torch.from_numpy(np.stack([u.data for u in units])).float() / 255.0  # (B, T, H, W)

@@ -20,7 +20,7 @@ from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassifica
 
 from tetrad.layers.base import CheckpointError, Detector, DetectorSpec, Unit
 from tetrad.layers.registry import register_detector
-from tetrad.layers.units import audio_windows
+from tetrad.layers.units import AUDIO_COUNT_COLUMNS, audio_windows, window_starts
 from tetrad.params import ConfigError, build
 from tetrad.weights.catalog import WeightEntry
 
@@ -80,6 +80,7 @@ class W2V2Detector(Detector):
         normalisation="per-window zero mean / unit variance (feature extractor do_normalize)",
     )
     options_type = W2V2Options
+    count_columns = AUDIO_COUNT_COLUMNS
 
     def __init__(self, model: Wav2Vec2ForSequenceClassification, extractor: Any, options: W2V2Options,
                  where: str) -> None:
@@ -104,6 +105,11 @@ class W2V2Detector(Detector):
         wave = np.asarray(row["waveform"], dtype=np.float32)
         return audio_windows(str(row["video_id"]), wave, int(row["sample_rate"]), self.options.window_s,
                              self.options.min_s)
+
+    def count_units(self, rows: pd.DataFrame) -> int:
+        row = rows.iloc[0]
+        return len(window_starts(str(row["video_id"]), int(row["num_samples"]), int(row["sample_rate"]),
+                                 self.options.window_s, self.options.min_s)[0])
 
     def preprocess(self, units: list[Unit]) -> torch.Tensor:
         feats = self.extractor([u.data for u in units], sampling_rate=SAMPLE_RATE, return_tensors="pt")

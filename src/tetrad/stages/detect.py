@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tetrad import protocol, schemas
 from tetrad.env import setup
@@ -65,7 +66,7 @@ def cut_units(detector: Detector, cache: pd.DataFrame,
     units: list[Unit] = []
     failed: list[dict] = []
     for vid, rows in cache.groupby("video_id", sort=True):
-        if (rows["status"] != schemas.OK).all():
+        if all_failed(rows):
             first = rows.iloc[0]
             failed.append(status_score(str(vid), name, first["status"], first["error"]))
             continue
@@ -82,6 +83,33 @@ def cut_units(detector: Detector, cache: pd.DataFrame,
     return units, failed
 
 
+def all_failed(rows: pd.DataFrame) -> bool:
+    """A video with no ok row: one status row in the scores, no units."""
+    return bool((rows["status"] != schemas.OK).all())
+
+
+def count_cache(detector: Detector, shards: list[Path]) -> list[int]:
+    """The units `cut_units` will cut from each shard, counted from the detector's light `count_columns` only
+    (no pixel or sample is read or decoded), so the progress bar knows its total before the first batch."""
+    columns = list(dict.fromkeys(["video_id", *detector.count_columns]))
+    schema = schema_for(detector.spec.input_kind)
+    return [count_shard(detector, read_table(shard, schema, columns)) for shard in shards]
+
+
+def count_shard(detector: Detector, cache: pd.DataFrame) -> int:
+    """`cut_units`' count for one shard, by its rules: a video whose rows all failed, or whose units the detector
+    refuses (StatusError), has none. Face crops stored as boxes count as cut: they are cut again one for one."""
+    total = 0
+    for _, rows in cache.groupby("video_id", sort=False):
+        if all_failed(rows):
+            continue
+        try:
+            total += detector.count_units(rows)
+        except StatusError:
+            continue
+    return total
+
+
 def skipped_frames(video_id: str, detector: str, rows: pd.DataFrame, first_idx: int) -> list[dict]:
     """Frames that failed inside a video that still has units (e.g. SBI frames without a face): rows with
     status ok and no score, so the reducers skip them while the scores table still counts and explains them."""
@@ -95,14 +123,16 @@ def skipped_frames(video_id: str, detector: str, rows: pd.DataFrame, first_idx: 
 
 @dataclass
 class Loaded:
-    """What the loader hands the main thread: a preprocessed batch, or a shard's status rows and unit count."""
+    """What the loader hands the main thread: a preprocessed batch, or a shard's report (its status rows and the
+    number of units it cut, before any of its batches)."""
 
     units: list[Unit] = field(default_factory=list)
     x: torch.Tensor | None = None  # the batch's model input, on the CPU (pinned when the device is CUDA)
     prep_s: float = 0.0  # its preprocess time: part of its units' compute_s, as when detect was synchronous
     error: str | None = None  # why preprocess failed: its units become error rows
     rows: list[dict] = field(default_factory=list)  # a shard's status rows (failed videos, skipped frames)
-    cut: int = 0  # units cut from a shard: grows the progress bar's total
+    shard: int | None = None  # on a shard's report: the shard's position in the list
+    cut: int = 0  # on a shard's report: units cut from it, checked against the count (`UnitTotal.cut`)
 
 
 def prepare(detector: Detector, units: list[Unit], pin: bool) -> Loaded:
@@ -123,9 +153,9 @@ def load_batches(detector: Detector, shards: list[Path], batch_size: int, pin: b
     Units are pooled across shards and videos, so batches stay full; what is left is flushed at the end."""
     schema = schema_for(detector.spec.input_kind)
     pool: dict[tuple, list[Unit]] = {}
-    for shard in shards:
+    for i, shard in enumerate(shards):
         units, failed = cut_units(detector, read_table(shard, schema), sources)
-        yield Loaded(rows=failed, cut=len(units))
+        yield Loaded(rows=failed, shard=i, cut=len(units))
         for unit in units:
             pool.setdefault(unit.data.shape, []).append(unit)
             for group in _ready(pool, unit.data.shape, batch_size):
@@ -314,36 +344,66 @@ def finalise(rows: list[dict], manifest_ids: Iterable[str], detector: str) -> pd
 def score_cache(detector: Detector, manifest: pd.DataFrame, shards: list[Path],
                 cfg: LayerParams) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Score a whole cache with the prefetching engine; returns the scores and the run's timings. Memory stays
-    bounded: one shard being cut, `prefetch` queued batches and the pool of pending units."""
+    bounded: one shard being cut, `prefetch` queued batches and the pool of pending units. Log records go
+    through tqdm.write meanwhile (the loader thread's too), so no log line tears the bar."""
     name = detector.spec.name
     engine = make_engine(detector, cfg)
-    rows: list[dict] = []
-    timing: dict[str, Any] = {"wall_s": 0.0, "forward_s": 0.0, "units": 0}
-    # The total grows as the loader cuts shards (units per shard are only known once cut), so it runs a little
-    # ahead of the bar, by what is queued.
-    bar = tqdm(desc=f"detect {name}", unit="unit", total=0)
     if engine.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(engine.device)
     start = time.perf_counter()
     # face crops stored as boxes are cut again from these files
     sources = dict(zip(manifest["video_id"], manifest["path"])) if "path" in manifest else {}
-    with tf32_policy(cfg.tf32), prefetched(detector, shards, cfg.batch_size, cfg.prefetch, engine.pin,
-                                           sources) as items:
-        for item in items:
-            rows += item.rows
-            if item.cut:
-                bar.total += item.cut
-                bar.refresh()
-            if item.units:
-                scored, forward_s = score_batch(name, engine, item)
-                rows += scored
-                timing["forward_s"] += forward_s
-                timing["units"] += len(item.units)
-                bar.update(len(item.units))
+    with logging_redirect_tqdm(), tf32_policy(cfg.tf32), prefetched(detector, shards, cfg.batch_size,
+                                                                    cfg.prefetch, engine.pin, sources) as items:
+        counted = count_cache(detector, shards)  # while the loader cuts the first shard
+        with tqdm(desc=f"detect {name}", unit="unit", total=sum(counted)) as bar:
+            rows, timing = _consume(items, engine, name, UnitTotal(bar, counted, name))
     timing["wall_s"] = time.perf_counter() - start
-    bar.close()
     log.info("%s: read %d cache shards for %d manifest videos", name, len(shards), len(manifest))
     return finalise(rows, manifest["video_id"], name), {**timing, **_throughput(timing, engine.device)}
+
+
+@dataclass
+class UnitTotal:
+    """Keeps the bar's total true. It is counted before the first batch (`count_cache`), so the bar shows a
+    rate and an ETA and reaches 100 % once. A shard's report comes before any of its batches; when the shard
+    cut another number of units than counted, the total is corrected then, so the bar never runs past it.
+    Fewer is a video that failed as it was cut (crops stored as boxes whose video is gone: logged where it
+    fails); more is a `count_units` that drifted from `make_units`, a bug: warned once."""
+
+    bar: tqdm
+    counted: list[int]
+    detector: str
+    warned: bool = False
+
+    def cut(self, shard: int, units: int) -> None:
+        extra = units - self.counted[shard]
+        if extra == 0:
+            return
+        if extra > 0 and not self.warned:
+            log.warning("%s: shard %d cut %d units, %d more than its count_units counted; the progress total "
+                        "grows (count_units must equal len(make_units))", self.detector, shard, units, extra)
+            self.warned = True
+        self.bar.total += extra
+        self.bar.refresh()
+
+
+def _consume(items: Iterator[Loaded], engine: Engine, name: str,
+             total: UnitTotal) -> tuple[list[dict], dict[str, Any]]:
+    """The main thread's loop: score each batch as it comes, keep each shard's status rows."""
+    rows: list[dict] = []
+    timing: dict[str, Any] = {"wall_s": 0.0, "forward_s": 0.0, "units": 0}
+    for item in items:
+        rows += item.rows
+        if item.shard is not None:
+            total.cut(item.shard, item.cut)
+        if item.units:
+            scored, forward_s = score_batch(name, engine, item)
+            rows += scored
+            timing["forward_s"] += forward_s
+            timing["units"] += len(item.units)
+            total.bar.update(len(item.units))
+    return rows, timing
 
 
 def _throughput(timing: dict[str, Any], device: torch.device) -> dict[str, Any]:

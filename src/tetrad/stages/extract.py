@@ -3,12 +3,17 @@ resumable): audio, whole frames, SBI face crops and LipForensics mouth crops, in
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import logging.handlers
 import multiprocessing
+import multiprocessing.queues
 import os
+import queue
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -18,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tetrad import schemas
 from tetrad.env import setup
@@ -41,6 +47,7 @@ log = logging.getLogger(__name__)
 # Shards queued on the pool beyond the one being written: enough to keep every worker busy while a shard is
 # written, few enough that the parent holds a handful of shards' results whatever the dataset's size.
 SHARDS_AHEAD = 2
+RELAY_JOIN_S = 10.0  # at most this long to write the workers' last log records once the pool has shut down
 KIND_SCHEMAS: dict[str, pa.Schema] = {k: schemas.AUDIO if k == "audio" else schemas.FRAMES for k in KINDS}
 
 
@@ -169,10 +176,12 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
     done = len(every) - len(plan)
     log.info("extract %s: %d shards to write, %d already done (resumed)", kinds, len(plan), done)
     counts: dict[str, dict[str, int]] = {k: {} for k in kinds}
-    bar = tqdm(total=sum(len(rows) for rows, _ in plan), desc="extract", unit="video")
-    workers = max(1, params.workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_share_cores,
-                             initargs=(workers,)) as pool:
+    workers, context = max(1, params.workers), _worker_context()
+    # the total is known before the first video: the videos of the shards still to write
+    with logging_redirect_tqdm(), tqdm(total=sum(len(rows) for rows, _ in plan), desc="extract",
+                                       unit="video") as bar, worker_logs(context) as logs, \
+            ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                                initargs=(workers, logs, logging.getLogger().getEffectiveLevel())) as pool:
         pending: deque[tuple[dict[str, Path], list[Future]]] = deque()
         for rows, todo in plan:
             pending.append((todo, [pool.submit(_timed_video, row, list(todo), params, assets)
@@ -181,7 +190,6 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
                 _finish_shard(*pending.popleft(), bar, counts, seconds)
         while pending:
             _finish_shard(*pending.popleft(), bar, counts, seconds)
-    bar.close()
     return counts
 
 
@@ -207,6 +215,49 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return context
+
+
+@contextlib.contextmanager
+def worker_logs(context: multiprocessing.context.BaseContext) -> Iterator[multiprocessing.queues.Queue]:
+    """A queue on which the workers send their log records here, where this process's handlers write them
+    (through tqdm.write while the bar runs). A worker has no handler of its own: Python's last resort would
+    write its warnings straight to stderr, tearing the bar, and drop its info records. Leave the block after
+    the pool has shut down, so the records of its last videos are written too."""
+    logs, done = context.Queue(), threading.Event()
+    relay = threading.Thread(target=_relay_logs, args=(logs, done), name="extract-worker-logs", daemon=True)
+    relay.start()
+    try:
+        yield logs
+    finally:
+        done.set()
+        # bounded: a worker killed in the middle of a record leaves a partial one that would block the read
+        relay.join(timeout=RELAY_JOIN_S)
+        logs.close()
+
+
+def _relay_logs(logs: multiprocessing.queues.Queue, done: threading.Event) -> None:
+    """Hand each worker record to the logger of the same name here (so this process's levels and handlers apply,
+    as if it had been logged here) until the pool is done and the queue empty. No sentinel is queued to stop
+    it: a worker killed while sending holds the queue's write lock, and that put would wait for ever."""
+    while True:
+        try:
+            record = logs.get(timeout=0.1)
+        except queue.Empty:
+            if done.is_set():
+                return
+            continue
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
+
+
+def _start_worker(workers: int, logs: multiprocessing.queues.Queue, level: int) -> None:
+    """A worker's set-up: its share of the cores, and its log records (at the parent's level and above) sent to
+    the parent (`worker_logs`)."""
+    _share_cores(workers)
+    root = logging.getLogger()
+    root.handlers = [logging.handlers.QueueHandler(logs)]
+    root.setLevel(level)
 
 
 def _share_cores(workers: int) -> None:
