@@ -7,6 +7,10 @@ STAMP := $(VENV)/.tetrad-installed
 PYTHON ?= python3
 # Real weights are imported from here when the folder exists (offline machines, a colleague's copy).
 WEIGHTS_FROM ?= ../shared/upstream-data
+# Then the openly licensed ones still missing are downloaded (WEIGHTS_FETCH=0: never); offline is found within
+# this many seconds. $TETRAD_WEIGHTS_MIRROR (http://HOST[:PORT]) replaces the upstream hosts.
+WEIGHTS_FETCH ?= 1
+WEIGHTS_TIMEOUT ?= 5
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
@@ -46,9 +50,12 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 # `tetrad run` runs the stages of dvc.yaml as `dvc repro` would, but writes no dvc.lock: the clone stays clean.
-demo: install ## build the mini benchmark and run the whole pipeline on it (CPU, offline)
+# `weights fetch --open` exits 1 on a download with a wrong sha256: the demo stops rather than run a demo file there.
+demo: install ## build the mini benchmark and run the whole pipeline on it (CPU; fetches open weights when online)
 	@if [ -d "$(WEIGHTS_FROM)" ]; then $(BIN)/tetrad weights import "$(WEIGHTS_FROM)"; \
-	  else echo "no $(WEIGHTS_FROM): layers without real weights run demo-random weights"; fi
+	  else echo "no $(WEIGHTS_FROM) to import weights from"; fi
+	@if [ "$(WEIGHTS_FETCH)" = 1 ]; then $(BIN)/tetrad weights fetch --open --timeout $(WEIGHTS_TIMEOUT); \
+	  else echo "WEIGHTS_FETCH=$(WEIGHTS_FETCH): no download; layers without real weights run demo-random weights"; fi
 	$(BIN)/tetrad demo-weights
 	$(BIN)/tetrad run
 	@$(BIN)/tetrad where

@@ -26,6 +26,8 @@ KINDS: tuple[str, ...] = ("file", "hf_dir")
 # tetrad.faces: the face detectors' checkpoints (RetinaFace's release zip).
 DECLARING_PACKAGES: tuple[str, ...] = ("tetrad.layers", "tetrad.media", "tetrad.faces")
 DECLARATION = "WEIGHTS"
+# Licences (SPDX ids, lower case) that let anyone download and use the weights; `make demo` fetches only these.
+OPEN_LICENCES: frozenset[str] = frozenset({"mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,16 @@ class WeightEntry:
     def automatic(self) -> bool:
         """True when `fetch` can download it without a human."""
         return self.manual is None
+
+    @property
+    def openly_licensed(self) -> bool:
+        """True when the licence is an open one (OPEN_LICENCES) and covers the weights themselves.
+
+        The licence text starts with its SPDX id; "MIT (code); no separate licence stated for the weights" is
+        the code's licence only, so it does not count.
+        """
+        spdx = self.licence.replace(";", " ").replace("(", " ").split(maxsplit=1)
+        return bool(spdx) and spdx[0].lower() in OPEN_LICENCES and "(code)" not in self.licence
 
     @property
     def names(self) -> tuple[str, ...]:

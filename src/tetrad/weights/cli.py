@@ -7,11 +7,17 @@ every other command stay cheap. Each handler returns the exit code.
 mean face when mouths are extracted): it fails when one of them is missing, mismatched or incomplete, or is only
 a demo-random stand-in (random weights, not the checkpoint: their scores mean nothing) unless `--allow-demo`
 accepts those. A mismatched or incomplete file in the cache fails it even when no layer uses it.
+
+`fetch --open` is the step of `make demo` that gets real weights where it can: the openly licensed, sha256-pinned
+files (offline: it says so and exits 0), then one line per layer of params.yaml saying whether it will run real
+or demo-random weights. A download whose sha256 is wrong is refused and exits 1, so no demo-random file is ever
+written in its place.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,9 +26,9 @@ from typing import TYPE_CHECKING
 
 from tetrad.weights.catalog import WeightEntry, registry_or_entries
 from tetrad.weights.errors import ManualDownloadRequired, WeightsError
-from tetrad.weights.fetch import fetch
+from tetrad.weights.fetch import MIRROR_ENV, OpenFetch, check_mirror, fetch, fetch_open, open_entries
 from tetrad.weights.importer import import_dir
-from tetrad.weights.store import DEFAULT_DIR, Verification, list_status, path_for
+from tetrad.weights.store import DEFAULT_DIR, Verification, list_status, path_for, verify_entry
 
 if TYPE_CHECKING:
     from tetrad.params import Params
@@ -61,11 +67,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
     reg = registry_or_entries(getattr(args, "registry", None))
+    try:  # a bad mirror is a usage error, found before any download
+        mirror = check_mirror(args.mirror if args.mirror is not None else os.environ.get(MIRROR_ENV))
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.open:
+        return _cmd_fetch_open(args, reg, mirror)
     names = args.names or [n for n, e in reg.items() if e.automatic]
     rc = 0
     for name in names:
         try:
-            for path in fetch([name], args.dir, timeout=args.timeout, registry=reg):
+            for path in fetch([name], args.dir, timeout=args.timeout, registry=reg, mirror=mirror):
                 print(f"{name}: {path}")
         except ManualDownloadRequired as exc:
             print(f"manual download needed: {exc}")
@@ -78,6 +91,39 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             if not reg[ver.name].automatic and not ver.ok:
                 print(f"manual: {ver.name}: {reg[ver.name].manual}")
     return rc
+
+
+def _cmd_fetch_open(args: argparse.Namespace, reg: Mapping[str, WeightEntry], mirror: str | None) -> int:
+    """`fetch --open`: exit 0 fetched or offline, 1 when a download was refused (wrong sha256), 2 bad params."""
+    if args.names:
+        print("error: --open fetches the openly licensed entries; give no NAME with it", file=sys.stderr)
+        return 2
+    done = fetch_open(args.dir, args.timeout, reg, mirror)
+    print(_open_summary(done))
+    for why in done.unavailable.values():
+        print(f"warning: {why}; where a layer needs it, it runs demo-random weights", file=sys.stderr)
+    for why in done.refused.values():
+        print(f"error: {why}", file=sys.stderr)
+    if done.refused:  # exit 1 stops `make demo` before `tetrad demo-weights` could put a demo file there
+        print("error: refused: nothing was placed instead of it, not even demo-random weights. A wrong mirror, a "
+              "proxy's page or a changed upstream file? Fix that, then run this again.", file=sys.stderr)
+        return 1
+    return _print_will_run(args.params, args.dir, reg)
+
+
+def _open_summary(done: OpenFetch) -> str:
+    said = []
+    if done.fetched:
+        said.append(f"fetched {', '.join(done.fetched)} (sha256 verified)")
+    if done.present:
+        said.append(f"already present: {', '.join(done.present)}")
+    if done.refused:
+        said.append(f"REFUSED {', '.join(done.refused)} (wrong sha256)")
+    if done.unavailable:
+        said.append(f"not available: {', '.join(done.unavailable)}")
+    if done.offline:
+        said.append(f"offline ({done.offline}): {'nothing more' if said else 'nothing'} fetched")
+    return "weights: " + "; ".join(said or ["no openly licensed checkpoints in the catalog"])
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -127,6 +173,69 @@ def needed_weights(params: Params) -> dict[str, list[str]]:
             if f"extract.face.{key}.weights" not in keys:
                 keys.append(f"extract.face.{key}.weights")
     return needed
+
+
+# What a checkpoint will be when the pipeline loads it, worst first: a row of `will_run` shows its worst one.
+STATES: tuple[str, ...] = ("MISMATCH", "INCOMPLETE", "MISSING", "demo-random", "real")
+
+
+def _will_load(name: str, reg: Mapping[str, WeightEntry], weights_dir: Path, allow_demo: bool) -> str:
+    """One of STATES for a needed name: real, demo-random (missing, demo allowed), or why the stage will stop."""
+    if name not in reg:  # a user's own file
+        return "real" if Path(name).exists() else "MISSING"
+    ver = verify_entry(reg[name], weights_dir)
+    if ver.ok:
+        return "real"
+    if ver.status != "missing":
+        return ver.status.upper()
+    return "demo-random" if allow_demo else "MISSING"
+
+
+def _row_of(key: str) -> str:
+    """The row of `will_run` a params key belongs to: its layer, or the crops whose asset it is."""
+    parts = key.split(".")
+    if parts[0] == "layer":
+        return parts[1]
+    return "mouth crops" if key == "extract.mouths.mean_face" else "face crops"
+
+
+def will_run(params: Params, weights_dir: Path,
+             registry: Mapping[str, WeightEntry]) -> list[tuple[str, str, list[str]]]:
+    """(layer or crops, the worst of STATES among its checkpoints, their names), in the order of params."""
+    rows: dict[str, list[str]] = {}
+    for name, keys in needed_weights(params).items():
+        for key in keys:
+            names = rows.setdefault(_row_of(key), [])
+            if name not in names:
+                names.append(name)
+    allow = params.weights.allow_demo
+    return [(row, min((_will_load(n, registry, weights_dir, allow) for n in names), key=STATES.index), names)
+            for row, names in rows.items()]
+
+
+def _print_will_run(params_path: Path | None, weights_dir: Path, reg: Mapping[str, WeightEntry]) -> int:
+    """One line per layer (and crop asset) of the params: real or demo-random weights, or why it would stop."""
+    path = params_path or Path("params.yaml")
+    if params_path is None and not path.is_file():
+        return 0  # outside a project: the fetch summary is all there is to say
+    from tetrad.params import load_params  # only here: fetch without --open needs no params
+
+    try:
+        rows = will_run(load_params(path), weights_dir, reg)
+    except (OSError, ValueError) as exc:  # ConfigError is a ValueError
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{path} will run (weights in {weights_dir}/):")
+    width = max((len(row) for row, _, _ in rows), default=0)
+    fetched_here = {e.name for e in open_entries(reg)}
+    for row, state, names in rows:
+        # Only what --open never fetches needs a hint: a manual download, or a file upstream pins no sha256 for.
+        todo = [n for n in names
+                if n in reg and n not in fetched_here and _will_load(n, reg, weights_dir, True) != "real"]
+        says = " says how" if any(reg[n].manual for n in todo) else ""
+        hint = f" (`tetrad weights fetch {' '.join(todo)}`{says})" if todo else ""
+        print(f"  {row:<{width}}  {state:<11}  {', '.join(names)}{hint}")
+    return 0
 
 
 def verify_checks(weights_dir: Path, registry: Mapping[str, WeightEntry], needed: Mapping[str, list[str]] | None,
@@ -214,8 +323,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser: 
         else:
             p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="weights cache folder (default: weights)")
         if name == "fetch":
-            p.add_argument("names", nargs="*", metavar="NAME", help="entries: see `tetrad weights list`")
-            p.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
+            _add_fetch_options(p)
         if name == "import":
             p.add_argument("src", type=Path, metavar="DIR", help="folder to search (recursively)")
         if name == "verify":
@@ -226,3 +334,17 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser: 
                            help="accept demo-random stand-ins for missing checkpoints (their scores mean nothing)")
         p.set_defaults(func=handler)
     return parser
+
+
+def _add_fetch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME", help="entries: see `tetrad weights list`")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="network timeout in seconds (connecting, and each read)")
+    p.add_argument("--mirror", metavar="URL",
+                   help=f"http(s)://HOST[:PORT][/PATH] replacing the scheme and host of each download URL, its path "
+                        f"kept (default: ${MIRROR_ENV}; Hugging Face repos: set HF_ENDPOINT)")
+    p.add_argument("--open", action="store_true",
+                   help="what `make demo` runs: the openly licensed, sha256-pinned checkpoints not yet present "
+                        "(offline is no error), then per layer of --params: real or demo-random weights; exit 1 "
+                        "when a download's sha256 is wrong (refused, nothing placed instead)")
+    p.add_argument("--params", type=Path, help="with --open: the pipeline to summarise (default: params.yaml, if any)")

@@ -16,6 +16,14 @@ class WeightsNotFound(WeightsError):
     """No usable checkpoint (real, or demo where allowed) exists; the message says what to run."""
 
 
+class WeightsUnreachable(WeightsError):
+    """No connection could be made to a download's host (offline, no DNS, refused, timed out connecting)."""
+
+
+class WeightsMismatch(WeightsError):
+    """A downloaded or copied file is not the pinned checkpoint (wrong sha256); nothing was written in its place."""
+
+
 class ManualDownloadRequired(WeightsError):
     """The checkpoint cannot be downloaded automatically; the message holds the human instructions."""
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tetrad.weights.catalog import WeightEntry, registry_or_entries
-from tetrad.weights.errors import WeightsError
+from tetrad.weights.errors import WeightsError, WeightsMismatch
 from tetrad.weights.store import (
     DEFAULT_DIR, _all_files, _is_aux, _mismatch_message, _settle, _tmp_name, _write_sidecar, cached_sha256,
     file_sha256, path_for, verify_entry,
@@ -82,7 +82,7 @@ def _copy_file(entry: WeightEntry, src: Path, target: Path) -> Path:
         sha = file_sha256(tmp)
         if entry.sha256 is not None and sha != entry.sha256:
             bad = _mismatch_message(entry, target, sha, tmp.stat().st_size)
-            raise WeightsError(f"copy of {src} changed while copying: {bad}")
+            raise WeightsMismatch(f"copy of {src} changed while copying: {bad}")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
