@@ -99,7 +99,7 @@ def write_frame(df: pd.DataFrame, path: Path) -> Path:
 
 
 def write_bytes(data: bytes, path: Path) -> Path:
-    """Bytes (a PNG figure) written atomically, as write_text writes text."""
+    """Bytes (a PNG figure, an encoded text) written under a temp name, then renamed in."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -109,12 +109,7 @@ def write_bytes(data: bytes, path: Path) -> Path:
 
 
 def write_text(text: str, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    return write_bytes(text.encode("utf-8"), path)
 
 
 def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
