@@ -68,7 +68,8 @@ def curves(scores: Sequence[Score], title: str, kinds: Sequence[str] = ("roc", "
         if kind == "roc":
             ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance")
         ax.set_title(f"{name}: {title}")
-        ax.legend(fontsize=7, loc="lower right" if kind == "roc" else "best")
+        if ax.get_legend_handles_labels()[0]:  # a dataset with one class draws no curve
+            ax.legend(fontsize=7, loc="lower right" if kind == "roc" else "best")
         ax.grid(alpha=0.3)
     return fig
 
@@ -110,12 +111,17 @@ def reliability(scores: Sequence[Score]) -> Figure:
             CalibrationDisplay.from_predictions(s.y, s.p, n_bins=ECE_BINS, name=f"{s.name} (ECE {ece(s.y, s.p):.3f})",
                                                 ax=ax)
     ax.set_title("Reliability: fake rate per P(fake) bin (diagonal = calibrated)")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     return fig
 
 
 def confusion(score: Score, threshold: float) -> Figure:
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    if not len(score.y):  # nothing scored (e.g. every file failed): an empty panel that says so
+        ax.text(0.5, 0.5, f"{score.name}: no video with a label and a score", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
     ConfusionMatrixDisplay.from_predictions(score.y, (score.p > threshold).astype(int), labels=[0, 1],
                                             display_labels=["real", "fake"], ax=ax, colorbar=False)
     ax.set_title(f"{score.name} at threshold {threshold:g}")

@@ -165,7 +165,7 @@ def operating_points(y: Any, score: Any, thresholds: Sequence[float]) -> pd.Data
     _, yv, sv = _valid(y, score)
     rows = []
     for t in thresholds:
-        tn, fp, fn, tp = confusion_matrix(yv, (sv > t).astype(int), labels=[0, 1]).ravel()
+        tn, fp, fn, tp = confusion_matrix(yv, (sv > t).astype(int), labels=[0, 1]).ravel() if len(yv) else (0,) * 4
         tpr = tp / (tp + fn) if tp + fn else np.nan
         fpr = fp / (fp + tn) if fp + tn else np.nan
         rows.append({"threshold": float(t), "acc": (tp + tn) / len(yv) if len(yv) else np.nan, "tpr": tpr,
