@@ -141,17 +141,17 @@ def summary_markdown(rows: list[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-HEADLINE_KEYS = ("auc", "auc_ci_low", "auc_ci_high", "ap", "eer", "acc")
+# headline.json's short names of the fusions: `dvc metrics show` prints one column per number, so the file stays
+# small enough for a terminal ("fused" is the seed-weight fusion, the one the verdicts come from)
+HEADLINE_FUSIONS = {"seed_weights": "fused", "tuned_weights": "tuned", "logistic": "logistic"}
 
 
 def headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The few numbers a terminal shows (`dvc metrics show`, `dvc exp show`): AUC with its interval, AP, EER and
-    ACC per layer, fusion and the cascade, and the threshold ACC is taken at. metrics.json keeps the rest."""
-    def pick(block: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: block.get(k) for k in HEADLINE_KEYS}
-
-    out: dict[str, Any] = {"threshold": metrics["threshold"], "n_videos": metrics["n_videos"]}
-    out |= {name: pick(b) for name, b in metrics["layers"].items()}
-    out |= {f"fused_{name}": pick(b) for name, b in metrics["fused"].items()}
-    out["cascade"] = pick(metrics["cascade"]) | {"trigger_rate": metrics["cascade"].get("trigger_rate")}
-    return out
+    """The few numbers a terminal shows (`dvc metrics show`, `dvc exp show`): the AUC of every layer, fusion and
+    the cascade, and the ACC of the fused verdict and the cascade at `threshold` (what a threshold sweep moves).
+    metrics.json keeps everything else (intervals, AP, EER, counts)."""
+    auc = {name: b.get("auc") for name, b in metrics["layers"].items()}
+    auc |= {HEADLINE_FUSIONS.get(n, n): b.get("auc") for n, b in metrics["fused"].items()}
+    auc["cascade"] = metrics["cascade"].get("auc")
+    acc = {"fused": metrics["fused"].get("seed_weights", {}).get("acc"), "cascade": metrics["cascade"].get("acc")}
+    return {"threshold": metrics["threshold"], "auc": auc, "acc": acc}
