@@ -31,11 +31,15 @@ def _run(args: list[str], url: str) -> str:
     return proc.stdout
 
 
-def loaded_images(page: Path, tmp: Path) -> list[tuple[str, int]]:
-    """(class, naturalWidth) of every <img> of `page` once loaded in Chromium."""
-    probe = tmp / f"probe-{page.name}"
+def loaded_images(page: Path) -> list[tuple[str, int]]:
+    """(class, naturalWidth) of every <img> of `page` once loaded in Chromium. The probed copy sits beside the
+    page (relative image paths, as `dvc plots show` writes them, must resolve) and is removed afterwards."""
+    probe = page.with_name(f".probe-{page.name}")
     probe.write_text(page.read_text().replace("</body>", _PROBE + "</body>"))
-    dom = _run(["--dump-dom", "--virtual-time-budget=15000"], probe.as_uri())
+    try:
+        dom = _run(["--dump-dom", "--virtual-time-budget=15000"], probe.as_uri())
+    finally:
+        probe.unlink()
     found = re.search(r'data-images="([^"]*)"', dom)
     assert found, "the probe did not run: the page never finished loading"
     return [tuple(x) for x in json.loads(found.group(1).replace("&quot;", '"'))]

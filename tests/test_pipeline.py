@@ -165,7 +165,7 @@ def test_dvc_metrics_and_plots_show_fit_a_terminal_and_render_offline(project, t
     assert "<script" not in page.read_text()  # images only: nothing to fetch from a CDN
     from tests.browser import loaded_images, screenshot
 
-    images = loaded_images(page, tmp_path)
+    images = loaded_images(page)
     assert len(images) >= 5 and all(width > 0 for _, width in images), images  # the figures of each dataset
     screenshot(page.as_uri(), tmp_path / "plots.png")
 
@@ -252,7 +252,7 @@ def test_the_html_report_shows_every_figure_and_the_worst_cases(project, tmp_pat
     report = project / "reports/mini/report.html"
     html = report.read_text()
     assert "http://" not in html and "https://" not in html and "<script" not in html
-    images = loaded_images(report, tmp_path)
+    images = loaded_images(report)
     assert images and all(width > 0 for _, width in images), images
     classes = [c for c, _ in images]
     assert sum(c == "figure" for c in classes) == 4  # curves, distributions, reliability, confusion
