@@ -51,12 +51,12 @@ def _file_result(analysis: Analysis, layers: dict[str, _LayerView], row: dict, p
     executed = [n for n in LAYERS if blocks[n]["status"] != NOT_RUN]
     final = row["final"]
     verdict = row["verdict"]
+    status, error = (OK, None) if verdict is not None else _first_failure(blocks, executed)
     out = {
         "file": vid, "path": path,
         "final_verdict": verdict, "p_fake": final,
         "confidence": None if verdict is None else (final if verdict == "fake" else 1.0 - final),
-        "status": OK if verdict is not None else _first_failure(blocks, executed)[0],
-        "error": None if verdict is not None else _first_failure(blocks, executed)[1],
+        "status": status, "error": error,
         "layers_executed": executed,
         "layer_results": {LAYER_KEYS[n]: blocks[n] for n in LAYERS},
         "fusion": {"rule": "seed_weights", "missing": agg.missing, "threshold": agg.threshold,
