@@ -45,7 +45,12 @@ def loaded_images(page: Path) -> list[tuple[str, int]]:
     return [tuple(x) for x in json.loads(found.group(1).replace("&quot;", '"'))]
 
 
-def screenshot(url: str, out: Path, size: str = "1300,3000") -> Path:
-    _run([f"--screenshot={out}", f"--window-size={size}", "--virtual-time-budget=15000"], url)
+def dom(url: str, budget_ms: int = 20000) -> str:
+    """The DOM of `url` after `budget_ms` of (virtual) time: what a script-rendered page shows."""
+    return _run(["--dump-dom", f"--virtual-time-budget={budget_ms}"], url)
+
+
+def screenshot(url: str, out: Path, size: str = "1300,3000", budget_ms: int = 15000) -> Path:
+    _run([f"--screenshot={out}", f"--window-size={size}", f"--virtual-time-budget={budget_ms}"], url)
     assert out.is_file() and out.stat().st_size > 0
     return out

@@ -175,20 +175,95 @@ def test_mlflow_has_the_runs_with_provenance(project):
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["tetrad"])
-    parents = runs[runs["tags.mlflow.runName"].str.startswith("summary-")]
-    runs = runs[runs["tags.mlflow.runName"] == "mini-demo"]
-    assert len(runs) >= 2 and len(parents) >= 2  # dvc repro + dvc exp run
+    summaries = runs[runs["tags.tetrad.run_kind"] == "summary"]
+    runs = runs[runs["tags.dataset"] == "mini"]
+    assert len(runs) >= 2 and len(summaries) >= 2  # dvc repro + dvc exp run
     last = runs.iloc[0]
-    assert last["tags.mlflow.parentRunId"] in set(parents["run_id"])
+    assert last["tags.tetrad.summary_run"] in set(summaries["run_id"])
     assert last["tags.weights"] == "demo-random" and last["tags.weights.audio"] == "demo-random"
-    assert {"metrics.layers.visual.coverage", "metrics.layers.lip.coverage"} <= set(runs.columns)
+    assert {"metrics.visual.coverage", "metrics.lip.coverage", "metrics.detail/layers.lip.n_units"} <= set(runs.columns)
     assert last["tags.weights.lip"] == "demo-random" and last["tags.input.lip.mean_face"] == "demo-stand-in"
     assert last["tags.input.visual.face_detector"] == "retinaface" and last["tags.input.visual.kind"] == "faces"
     assert last["tags.input.visual.face_weights"] == "demo-random" and last["tags.input.lip.face_detector"] == "mtcnn"
     assert last["tags.protocol"] == "tetrad"
     assert "extract.face.options.max_size: 320 (upstream: 2048)" in last["tags.protocol.departures"]
     assert len(last["tags.manifest_sha256"]) == 64 and last["tags.git_sha"] != "unknown"
-    assert "metrics.layers.audio.auc" in runs.columns and "params.aggregate.threshold" in runs.columns
+    assert "metrics.audio.auc" in runs.columns and "params.aggregate.threshold" in runs.columns
+
+
+def _get(url: str, body: dict | None = None) -> dict:
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture()
+def mlflow_ui(project):
+    """`tetrad ui` on a free port of 127.0.0.1 over the project's runs: (base URL, the runs link it printed)."""
+    import signal
+    import socket
+    import time
+    import urllib.error
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "tetrad"), "ui", "--port", str(port)], cwd=project,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        link = re.search(r"open (\S+)", proc.stdout.readline()).group(1)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                _get(f"{base}/api/2.0/mlflow/experiments/search?max_results=1")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, "mlflow server exited"
+                time.sleep(0.5)
+        yield base, link
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def test_mlflow_ui_shows_named_described_runs_with_headline_metrics(project, mlflow_ui, tmp_path):
+    base, link = mlflow_ui
+    exp = _get(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tetrad")["experiment"]
+    assert link == f"{base}/#/experiments/{exp['experiment_id']}/runs?workflowType=machine_learning"
+    runs = _get(f"{base}/api/2.0/mlflow/runs/search", {"experiment_ids": [exp["experiment_id"]],
+                                                       "max_results": 100})["runs"]
+    names = [r["info"]["run_name"] for r in runs]
+    expected = json.loads((project / "reports/mini/metrics.json").read_text())  # the sweep's outputs
+    detectors = "+".join(expected["layers"][n]["detector"] for n in ("audio", "visual", "lip", "semantic"))
+    assert f"mini · demo · {detectors}" in names and f"mini_fakeavceleb · demo · {detectors}" in names
+    swept = [n for n in names if n.startswith("mini · demo · ") and n != f"mini · demo · {detectors}"]
+    assert len(swept) == 1 and swept[0].endswith(f" · {detectors}"), names  # `dvc exp run` adds its name
+    summaries = [n for n in names if n.startswith("summary · demo · ")]
+    assert len(summaries) == 2 and "summary · demo · mini+mini_fakeavceleb" in summaries, names
+    latest = next(r for r in runs if r["info"]["run_name"] == swept[0])
+    tags = {t["key"]: t["value"] for t in latest["data"]["tags"]}
+    metrics = {m["key"]: m["value"] for m in latest["data"]["metrics"]}
+    fused = expected["fused"]["seed_weights"]
+    assert metrics["fused.auc"] == pytest.approx(fused["auc"]) and metrics["fused.acc"] == pytest.approx(fused["acc"])
+    assert {"audio.auc_ci_low", "cascade.eer", "semantic.ap", "logistic.acc_ci_high"} <= set(metrics)
+    note = tags["mlflow.note.content"]
+    assert note.startswith(f"**mini**: fused AUC {fused['auc']:.3f} [") and f"| fused | {fused['auc']:.3f} [" in note
+    assert swept[0] == f"mini · demo · {tags['dvc_experiment']} · {detectors}"
+    assert f"DVC experiment `{tags['dvc_experiment']}`" in note
+    assert exp["tags"] and {"key": "mlflow.experimentKind", "value": "custom_model_development"} in exp["tags"]
+    listed = _get(f"{base}/api/2.0/mlflow/artifacts/list?run_id={latest['info']['run_id']}")["files"]
+    files = {f["path"] for f in listed}
+    assert {"report.html", "metrics.json", "roc.png", "figures"} <= files  # Compare shows common root files
+
+    from tests.browser import dom, screenshot
+
+    assert swept[0] in dom(link), "the runs table did not list the runs"
+    screenshot(link, tmp_path / "mlflow-runs.png", size="1500,900", budget_ms=20000)
 
 
 def _tetrad(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

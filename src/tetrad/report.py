@@ -14,9 +14,10 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _with_ci(block: Mapping[str, Any], key: str) -> str:
+def with_ci(block: Mapping[str, Any], key: str) -> str:
+    """`0.912 [0.880, 0.940]`: a number and its confidence interval when it has one."""
     lo, hi = block.get(f"{key}_ci_low"), block.get(f"{key}_ci_high")
-    ci = f" [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and hi is not None else ""
+    ci = f" [{_fmt(lo)}, {_fmt(hi)}]" if None not in (lo, hi, block.get(key)) else ""
     return _fmt(block.get(key)) + ci
 
 
@@ -47,15 +48,15 @@ def render_markdown(metrics: Mapping[str, Any]) -> str:
               "|---" * (5 + len(_COLS)) + "|"]
     for name, b in metrics["layers"].items():
         lines.append(f"| {name} | {b.get('detector')} | {b.get('weights')} | {b.get('label')} | "
-                     f"{_fmt(b.get('coverage'))} | " + " | ".join(_with_ci(b, c) for c in _COLS) + " |")
+                     f"{_fmt(b.get('coverage'))} | " + " | ".join(with_ci(b, c) for c in _COLS) + " |")
     lines += ["", "## Fusion (against `label`; tuned fusions are out-of-fold, grouped folds)", "",
               "| fusion | " + " | ".join(_COLS) + " | note |", "|---" * (len(_COLS) + 2) + "|"]
     for name, b in metrics["fused"].items():
-        lines.append(f"| {name} | " + " | ".join(_with_ci(b, c) for c in _COLS) + f" | {b.get('reason') or ''} |")
+        lines.append(f"| {name} | " + " | ".join(with_ci(b, c) for c in _COLS) + f" | {b.get('reason') or ''} |")
     c = metrics["cascade"]
     lines += ["", "## Fail-fast cascade", "",
               f"Stop after `{c.get('first')}` when P(fake) >= {c.get('fail_fast')}: trigger rate "
-              f"{_fmt(c.get('trigger_rate'))}, AUC {_with_ci(c, 'auc')}, ACC {_with_ci(c, 'acc')}, "
+              f"{_fmt(c.get('trigger_rate'))}, AUC {with_ci(c, 'auc')}, ACC {with_ci(c, 'acc')}, "
               f"GPU time saved {_fmt(c.get('gpu_time_saved_frac'))}. {c.get('note') or ''}".rstrip(), ""]
     return "\n".join(lines) + _category_section(metrics) + _status_section(metrics)
 
@@ -100,12 +101,12 @@ def console_summary(metrics: Mapping[str, Any]) -> list[str]:
     out = []
     for name, b in metrics["layers"].items():
         tag = "DEMO-RANDOM weights (scores mean nothing)" if b.get("weights") == "demo-random" else "real weights"
-        out.append(f"  {name:9s} {b.get('detector'):20s} AUC {_with_ci(b, 'auc'):22s} coverage "
+        out.append(f"  {name:9s} {b.get('detector'):20s} AUC {with_ci(b, 'auc'):22s} coverage "
                    f"{_fmt(b.get('coverage'))}  {tag}")
     seed = metrics["fused"].get("seed_weights", {})
-    out.append(f"  fused     seed_weights         AUC {_with_ci(seed, 'auc')}")
+    out.append(f"  fused     seed_weights         AUC {with_ci(seed, 'auc')}")
     c = metrics["cascade"]
-    out.append(f"  cascade   trigger rate {_fmt(c.get('trigger_rate'))}, AUC {_with_ci(c, 'auc')}, "
+    out.append(f"  cascade   trigger rate {_fmt(c.get('trigger_rate'))}, AUC {with_ci(c, 'auc')}, "
                f"GPU time saved {_fmt(c.get('gpu_time_saved_frac'))}")
     return out
 
@@ -146,12 +147,19 @@ def summary_markdown(rows: list[Mapping[str, Any]]) -> str:
 HEADLINE_FUSIONS = {"seed_weights": "fused", "tuned_weights": "tuned", "logistic": "logistic"}
 
 
+def score_blocks(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Every score of an evaluation under its short name: the layers, the fusions (`fused` is the seed-weight
+    fusion, the verdict's score) and the cascade."""
+    blocks: dict[str, Mapping[str, Any]] = dict(metrics["layers"])
+    blocks |= {HEADLINE_FUSIONS.get(n, n): b for n, b in metrics["fused"].items()}
+    blocks["cascade"] = metrics["cascade"]
+    return blocks
+
+
 def headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The few numbers a terminal shows (`dvc metrics show`, `dvc exp show`): the AUC of every layer, fusion and
     the cascade, and the ACC of the fused verdict and the cascade at `threshold` (what a threshold sweep moves).
     metrics.json keeps everything else (intervals, AP, EER, counts)."""
-    auc = {name: b.get("auc") for name, b in metrics["layers"].items()}
-    auc |= {HEADLINE_FUSIONS.get(n, n): b.get("auc") for n, b in metrics["fused"].items()}
-    auc["cascade"] = metrics["cascade"].get("auc")
+    auc = {name: b.get("auc") for name, b in score_blocks(metrics).items()}
     acc = {"fused": metrics["fused"].get("seed_weights", {}).get("acc"), "cascade": metrics["cascade"].get("acc")}
     return {"threshold": metrics["threshold"], "auc": auc, "acc": acc}

@@ -20,7 +20,8 @@ from tetrad.paths import Paths
 from tetrad.report import console_summary, demo_layers, headline, render_markdown, summary_row
 from tetrad.report_html import write_report
 from tetrad.stages import stage_arguments
-from tetrad.tracking import log_run, run_tags
+from tetrad.tracking import (RunRecord, detectors_of, dvc_experiment, log_run, run_description, run_name,
+                             run_tags, split_metrics)
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,29 @@ def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, Any]:
     write_text(render_markdown(metrics), paths.reports / "report.md")
     write_report(result.videos, metrics, paths, dict(zip(manifest["video_id"], manifest["path"])),
                  params.aggregate.threshold)
-    tags = run_tags(infos, file_sha256(paths.manifest), params.experiment, metrics["protocol"])
-    run_id = log_run(params.mlflow, f"{dataset}-{params.experiment}", asdict(params), metrics, tags, [paths.reports])
+    run_id = log_run(params.mlflow, mlflow_record(params, metrics, infos, manifest, paths))
     write_json(summary_row(metrics, run_id), paths.summary_row)
     log.info("wrote %s (metrics.json, report.md, videos.parquet, roc/)\n%s", paths.reports,
              "\n".join(console_summary(metrics)))
     if demo := demo_layers(metrics):
         log.warning("layers %s ran DEMO-RANDOM weights: their scores mean nothing", demo)
     return metrics
+
+
+def mlflow_record(params: Params, metrics: Mapping[str, Any], infos: Mapping[str, Mapping[str, Any]],
+                  manifest: Any, paths: Paths) -> RunRecord:
+    """This evaluation's MLflow run: named and described by what ran, headline metrics apart from the counters,
+    the report folder's files as artifacts, the manifest as its input dataset."""
+    dvc_exp = dvc_experiment()
+    tags = run_tags(infos, file_sha256(paths.manifest), params.experiment, metrics["protocol"])
+    tags |= {"dataset": paths.dataset, "detectors": detectors_of(metrics), "tetrad.run_kind": "dataset"}
+    if dvc_exp:
+        tags["dvc_experiment"] = dvc_exp
+    return RunRecord(name=run_name(paths.dataset, params.experiment, dvc_exp, tags["detectors"]),
+                     metrics=split_metrics(metrics), tags=tags, description=run_description(metrics, dvc_exp),
+                     # roc.png also at the root: Compare shows root files side by side
+                     artifacts=[paths.reports, paths.reports / "figures" / "roc.png"], params=asdict(params),
+                     dataset=manifest)
 
 
 def protocol_of(params: Params, infos: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
