@@ -5,6 +5,7 @@ with the batch pipeline's scores is checked in tests/test_pipeline.py, on the pi
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert exc.value.code == 2
 
 
-def test_folders_are_searched_by_content(tmp_path, mini_root):
+def test_folders_are_searched_by_content(tmp_path, mini_root, caplog):
     from tetrad.analyze.inputs import find_media
 
     (tmp_path / "deep/er").mkdir(parents=True)
@@ -186,5 +187,11 @@ def test_folders_are_searched_by_content(tmp_path, mini_root):
     clip.write_bytes((mini_root / "clips/s0_A.mp4").read_bytes())
     (tmp_path / "deep/fake.mp4").write_bytes(b"just text")  # a media extension, no media
     (tmp_path / "notes.txt").write_text("hello")
-    assert find_media([tmp_path]) == [clip]
+    (tmp_path / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
+    (tmp_path / "loop.mp4").symlink_to(tmp_path / "loop.mp4")
+    with caplog.at_level(logging.WARNING, logger="tetrad.analyze.inputs"):
+        assert find_media([tmp_path]) == [clip]
+    assert sorted(r.getMessage().split(": ", 1)[1] for r in caplog.records) == [
+        f"skipped: dangling symbolic link (its target {tmp_path / 'gone.mp4'} does not exist)",
+        "skipped: symbolic link loop"]
     assert find_media([tmp_path / "deep/fake.mp4"]) == [tmp_path / "deep/fake.mp4"]  # named: gets its entry

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from tetrad.analyze.cli import add_cli as add_analyze_cli
-from tetrad.env import setup
+from tetrad.env import guarded, setup
 from tetrad.weights.cli import add_cli as add_weights_cli
 
 CONF_DIR = Path("conf")
@@ -106,11 +106,32 @@ def cmd_where(args: argparse.Namespace) -> int:
         print(f"  metrics: {metrics_path}   report: {metrics_path.parent / 'report.html'} (and report.md)   "
               f"per video: {metrics_path.parent / 'videos.parquet'}   ROC: {metrics_path.parent / 'roc'}/")
     uri = params.mlflow.tracking_uri
-    print(f"\nMLflow runs: {uri} (experiment {params.mlflow.experiment!r}); open the UI with:\n"
-          f"  .venv/bin/mlflow ui --backend-store-uri {uri}\nthen browse http://127.0.0.1:5000")
+    print(f"\nMLflow runs: {uri} (experiment {params.mlflow.experiment!r}); open the UI on them with:\n"
+          f"  .venv/bin/tetrad ui      (it prints the link to the runs table)")
     print("Next (the stages run `python`, so activate the environment first): source .venv/bin/activate, then\n"
           "  dvc repro | dvc exp run -S aggregate.threshold=0.7 | dvc metrics show | dvc plots show")
     return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """MLflow's UI over this project's runs (`mlflow server` on params.yaml's tracking URI), announced by the link
+    that opens the experiment's runs table rather than MLflow 3's GenAI overview."""
+    import os
+    import shutil
+
+    from tetrad.params import load_params
+    from tetrad.tracking import experiment_id, runs_url
+
+    cfg = load_params(args.params).mlflow
+    exe = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    cmd = [exe, "server", "--backend-store-uri", cfg.tracking_uri, "--host", args.host, "--port", str(args.port),
+           "--workers", "1"]
+    found = experiment_id(cfg.tracking_uri, cfg.experiment)
+    url = runs_url(f"http://{args.host}:{args.port}", found) if found else f"http://{args.host}:{args.port}"
+    print(f"MLflow UI over {cfg.tracking_uri}: open {url}" + ("" if found else
+          f"\n(no experiment {cfg.experiment!r} yet: run `make demo` or `dvc repro` first)") + "\nCtrl-C stops it.",
+          flush=True)
+    os.execvp(exe, cmd)  # the server takes this process's place: Ctrl-C and signals reach it, no orphan is left
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -182,6 +203,11 @@ def _add_pipeline_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     p = sub.add_parser("where", help="where this machine's reports and MLflow runs are, with the headline numbers")
     p.add_argument("--params", default="params.yaml")
     p.set_defaults(func=cmd_where)
+    p = sub.add_parser("ui", help="MLflow's UI over this project's runs; prints the link to the runs table")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_ui)
 
 
 def _add_doctor(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -225,7 +251,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup(args.verbose)
-    return int(args.func(args) or 0)
+    return guarded(lambda: args.func(args), args.verbose)
 
 
 if __name__ == "__main__":

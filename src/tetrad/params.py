@@ -16,11 +16,14 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from tetrad.errors import UserError
 from tetrad.schemas import KINDS, LAYERS
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config key is unknown, missing or has a bad value; the message names the key."""
+
+    hint = "the value comes from conf/ (params.yaml is composed from it with `tetrad params`) or a `-S` override"
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # layer.<layer>.precision
@@ -185,6 +188,27 @@ _CHOICES = {
 }
 
 
+# Every count, size and rate has a range (closed; `*` is any one key segment). A value outside fails at load with
+# the key and the range: a negative frame count would otherwise turn every file into a decode error and the run
+# would "succeed" with nothing scored.
+_BIG = 10**9
+_RANGES: dict[str, tuple[float, float]] = {
+    "datasets.*.limit": (1, _BIG), "datasets.*.sample": (1, _BIG), "datasets.*.seed": (0, 2**32 - 1),
+    "extract.audio.sample_rate": (1000, 384000),
+    "extract.frames.n_frames": (1, 100000), "extract.frames.size": (8, 8192), "extract.frames.resize": (8, 8192),
+    "extract.face.min_score": (0, 1), "extract.face.fast_stride": (1, 1000), "extract.face.fast_height": (32, 8192),
+    "extract.face.batch_megapixels": (0.1, 10000),
+    "extract.faces.n_frames": (1, 100000), "extract.faces.size": (8, 8192), "extract.faces.min_area_ratio": (0, 1),
+    "extract.mouths.window": (1, 1000), "extract.mouths.aligned_size": (8, 8192), "extract.mouths.crop_size": (8, 8192),
+    "extract.mouths.max_missing": (0, 1), "extract.mouths.max_frames": (1, _BIG),
+    "extract.shard_mb": (1, 10**6), "extract.shard_size": (1, 10**6), "extract.workers": (1, 1024),
+    "layer.*.batch_size": (1, 10**5), "layer.*.prefetch": (1, 1024),
+    "aggregate.threshold": (0, 1), "aggregate.fail_fast": (0, 1), "aggregate.seed_weights.*": (0, 1000),
+    "aggregate.folds": (2, 1000), "aggregate.weight_grid_step": (0.01, 1), "aggregate.bootstrap": (1, 10**6),
+    "aggregate.ci": (0.5, 0.999), "aggregate.seed": (0, 2**32 - 1),
+}
+
+
 def build(cls: type, data: Any, key: str = "") -> Any:
     """Build dataclass `cls` from plain data, naming the full key of any unknown or badly typed value."""
     if not isinstance(data, dict):
@@ -224,19 +248,22 @@ def _scalar(tp: Any, value: Any, key: str) -> Any:
         value = float(value)
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
-    choices = _choices(key)
+    choices = _rule(_CHOICES, key)
     if choices is not None and value not in choices:
         raise ConfigError(f"{key}: {value!r} is not one of {choices}")
+    bounds = _rule(_RANGES, key)
+    if bounds is not None and isinstance(value, (int, float)) and not bounds[0] <= value <= bounds[1]:
+        raise ConfigError(f"{key}: {value!r} is outside the allowed range [{bounds[0]}, {bounds[1]}]")
     return value
 
 
-def _choices(key: str) -> tuple[str, ...] | None:
-    """The allowed values of `key`, matching `_CHOICES` patterns segment by segment (`*` is any one segment)."""
+def _rule(rules: dict[str, Any], key: str) -> Any:
+    """The rule for `key` in `rules` (_CHOICES, _RANGES), matching patterns segment by segment (`*` is any one)."""
     parts = key.split(".")
-    for pattern, choices in _CHOICES.items():
+    for pattern, rule in rules.items():
         segments = pattern.split(".")
         if len(segments) == len(parts) and all(s in ("*", k) for s, k in zip(segments, parts)):
-            return choices
+            return rule
     return None
 
 
@@ -260,21 +287,14 @@ def validate(params: Params) -> Params:
         if layer.input not in params.extract.kinds:
             raise ConfigError(f"layer.{name}.input: {layer.input!r} is not extracted (extract.kinds: "
                               f"{params.extract.kinds})")
-        if layer.batch_size < 1 or layer.prefetch < 1:
-            raise ConfigError(f"layer.{name}: batch_size and prefetch must be at least 1 (got {layer.batch_size}, "
-                              f"{layer.prefetch})")
-    if not 0.0 <= params.aggregate.threshold <= 1.0:
-        raise ConfigError(f"aggregate.threshold: {params.aggregate.threshold} is outside [0, 1]")
-    if not 0.0 <= params.aggregate.fail_fast <= 1.0:
-        raise ConfigError(f"aggregate.fail_fast: {params.aggregate.fail_fast} is outside [0, 1]")
-    if params.aggregate.folds < 2:
-        raise ConfigError(f"aggregate.folds: needs at least 2, got {params.aggregate.folds}")
     return params
 
 
 def compose_params(out: Path, overrides: list[str], conf_dir: Path = Path("conf")) -> Path:
     """conf/ -> params.yaml with the same composer `dvc exp run -S` uses, so both write the same file."""
-    from dvc.utils.hydra import compose_and_dump  # here: reading params.yaml needs no DVC
+    from dvc.utils.hydra import (
+        compose_and_dump,  # here: reading params.yaml needs no DVC
+    )
 
     compose_and_dump(out, str(conf_dir.resolve()), None, "config", str(Path.cwd()), overrides)
     return out

@@ -11,10 +11,12 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from tetrad.errors import UserError
+
 T = TypeVar("T")
 
 
-class UnknownName(KeyError, ValueError):
+class UnknownName(UserError, KeyError, ValueError):
     """A name no member is registered under (a KeyError for lookups, a ValueError for config checks); the
     message lists the registered names."""
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.datasets.conftest import by_id, labels, manifest, place, real_copy, write
+from tetrad.datasets import build_manifest
 from tetrad.datasets.common import DatasetError
+from tetrad.datasets.doctor import doctor
+from tetrad.params import DatasetParams
 
 PROTOCOLS = "LA/ASVspoof2019_LA_cm_protocols"
 LINES = {
@@ -120,3 +125,27 @@ def test_folder_bad_csv(tmp_path, text, message):
     write(tmp_path / "labels.csv", text)
     with pytest.raises(DatasetError, match=message):
         manifest("folder", tmp_path, csv="labels.csv")
+
+
+def test_every_file_is_a_row_links_and_name_clashes_included(tmp_path, media, monkeypatch):
+    place(tmp_path, "real/a.mp4", media["av"])
+    place(tmp_path, "real/a.wav", media["flac"])  # same stem, another extension: both keep an id of their own
+    place(tmp_path, "fake/locked.mp4", media["av"])
+    (tmp_path / "fake" / "dangling.mp4").symlink_to(tmp_path / "fake" / "gone.mp4")
+    (tmp_path / "fake" / "loop.mp4").symlink_to(tmp_path / "fake" / "loop2.mp4")
+    (tmp_path / "fake" / "loop2.mp4").symlink_to(tmp_path / "fake" / "loop.mp4")
+    locked = str((tmp_path / "fake" / "locked.mp4").resolve())
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: p != locked and real_access(p, mode))  # root reads all
+    table = build_manifest(DatasetParams(name="f", adapter="folder", root=str(tmp_path)))
+    rows = by_id(table)
+    assert set(rows) == {"real/a.mp4", "real/a.wav", "fake/locked", "fake/dangling", "fake/loop", "fake/loop2"}
+    assert rows["real/a.mp4"]["status"] == "ok" and rows["real/a.wav"]["status"] == "ok"
+    errors = {vid: r["error"].split(": ", 1)[1] for vid, r in rows.items() if r["status"] == "error"}
+    assert errors == {"fake/locked": "unreadable (permission denied)",
+                      "fake/dangling": f"dangling symbolic link (its target {tmp_path / 'fake' / 'gone.mp4'} "
+                                       "does not exist)",
+                      "fake/loop": "symbolic link loop", "fake/loop2": "symbolic link loop"}
+    report = doctor(DatasetParams(name="f", adapter="folder", root=str(tmp_path)))
+    assert report.usable and len(report.missing) == 4
+    assert any(m.endswith("loop.mp4: symbolic link loop") for m in report.missing)

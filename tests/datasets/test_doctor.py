@@ -37,7 +37,7 @@ def test_report_names_missing_and_corrupt_files(celebdf, tmp_path):
     report = doctor(celebdf, full=True)
     missing, corrupt = tmp_path / "YouTube-real/00170.mp4", tmp_path / "Celeb-synthesis/id17_id2_0003.mp4"
     assert report.usable and report.exit_code == 0
-    assert report.missing == [str(missing.resolve())]
+    assert report.missing == [f"{missing.resolve()}: file not found"]
     assert len(report.undecodable) == 1 and report.undecodable[0].startswith(f"{corrupt.resolve()}: cannot decode")
     assert report.probed == 3 and report.rows == 4 and report.groups == 3
     assert report.counts["label"] == {"fake (1)": 2, "real (0)": 2}
@@ -80,7 +80,6 @@ def test_missing_stream_duplicates_and_adapter_notes(tmp_path, media):
 
 @pytest.mark.parametrize("files, split, message", [
     ([], None, "the adapter listed no files"),
-    (["real/a.mp4", "real/a.wav"], None, "video ids are listed more than once"),
     (["real/a.mp4"], "test", "keeps no rows"),
 ])
 def test_unusable_datasets(tmp_path, media, files, split, message):
@@ -89,8 +88,14 @@ def test_unusable_datasets(tmp_path, media, files, split, message):
         place(tmp_path, rel, media["av"])
     report = doctor(DatasetParams(name="f", adapter="folder", root=str(tmp_path), split=split))
     assert report.exit_code == 1 and any(message in f for f in report.fatal), report.fatal
-    if len(files) == 2:
-        assert "real/a" in report.render()
+
+
+def test_a_file_listed_twice_is_unusable(tmp_path, media):
+    place(tmp_path, "real/a.mp4", media["av"])
+    write(tmp_path / "labels.csv", "path,label\nreal/a.mp4,0\nreal/a.mp4,1\n")
+    report = doctor(DatasetParams(name="f", adapter="folder", root=str(tmp_path), options={"csv": "labels.csv"}))
+    assert report.exit_code == 1 and any("video ids are listed more than once" in f for f in report.fatal)
+    assert "real/a" in report.render()
 
 
 def test_all_files_missing_is_fatal(tmp_path):

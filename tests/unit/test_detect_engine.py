@@ -238,7 +238,7 @@ def test_tf32_policy_is_set_for_the_run_and_restored():
 
 @pytest.mark.parametrize("key, value, message", [
     ("precision", "fp64", "layer.audio.precision: 'fp64' is not one of"),
-    ("prefetch", 0, "layer.audio: batch_size and prefetch must be at least 1"),
+    ("prefetch", 0, "layer.audio.prefetch: 0 is outside the allowed range"),
     ("tf32", "yes", "layer.audio.tf32: expected bool"),
 ])
 def test_engine_params_are_validated(key, value, message):

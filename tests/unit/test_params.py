@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,14 @@ def _base() -> dict:
         (("layer", "audio", "input"), "video", "layer.audio.input: 'video' is not extracted"),
         (("layer", "audio", "detector"), "", "layer.audio.detector"),
         (("extract", "frames", "mode"), "stretch", "extract.frames.mode"),
-        (("aggregate", "folds"), 1, "aggregate.folds"),
+        (("aggregate", "folds"), 1, "aggregate.folds: 1 is outside the allowed range [2, 1000]"),
+        (("extract", "frames", "n_frames"), -3, "extract.frames.n_frames: -3 is outside the allowed range [1, "),
+        (("extract", "shard_size"), 0, "extract.shard_size: 0 is outside the allowed range [1, "),
+        (("extract", "workers"), -1, "extract.workers: -1 is outside the allowed range [1, 1024]"),
+        (("extract", "shard_mb"), 0, "extract.shard_mb: 0.0 is outside the allowed range [1, "),
+        (("layer", "visual", "batch_size"), 0, "layer.visual.batch_size: 0 is outside the allowed range [1, "),
+        (("aggregate", "seed_weights", "audio"), -0.1, "aggregate.seed_weights.audio: -0.1 is outside"),
+        (("aggregate", "ci"), 1.0, "aggregate.ci: 1.0 is outside the allowed range [0.5, 0.999]"),
     ],
 )
 def test_bad_config_names_the_key(path, value, message):
@@ -63,7 +71,7 @@ def test_bad_config_names_the_key(path, value, message):
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = value
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         params_from_dict(data)
 
 

@@ -11,6 +11,8 @@ import av
 import pandas as pd
 
 from tetrad import schemas
+from tetrad.datasets.manifest import access_problem
+from tetrad.errors import UserError
 
 log = logging.getLogger(__name__)
 # FFmpeg opens still pictures and plain text as one-frame "videos" (image2, *_pipe, tty): in a folder they are
@@ -18,7 +20,7 @@ log = logging.getLogger(__name__)
 _NOT_MEDIA_FORMATS = ("image2", "tty")
 
 
-class UsageError(ValueError):
+class UsageError(UserError, ValueError):
     """The command line names nothing analysable (a path that does not exist, a folder without media, an unknown
     layer); the CLI prints the message and exits 2."""
 
@@ -41,7 +43,7 @@ def find_media(paths: list[Path]) -> list[Path]:
     found: dict[str, Path] = {}
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file())
+            files = _readable_files(path)
             media = [p for p in files if is_media(p)]
             log.info("%s: %d media files (%d other files skipped)", path, len(media), len(files) - len(media))
             if not media:
@@ -53,6 +55,20 @@ def find_media(paths: list[Path]) -> list[Path]:
         for file in media:
             found.setdefault(os.path.realpath(file), file)
     return list(found.values())
+
+
+def _readable_files(folder: Path) -> list[Path]:
+    """The files under `folder` that can be read; each one that cannot (a dangling link, a link loop, no read
+    permission) gets a warning line with the reason, rather than vanishing without a word."""
+    entries = sorted(p for p in folder.rglob("*") if p.is_symlink() or p.is_file())
+    readable = []
+    for entry in entries:
+        why = access_problem(str(entry))
+        if why is None:
+            readable.append(entry)
+        elif why != "not a regular file":  # a link to a folder: rglob walks folders itself
+            log.warning("%s: skipped: %s", entry, why)
+    return readable
 
 
 def manifest_of(files: list[Path]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tetrad import schemas
+from tetrad.errors import UserError
 
 # Every adapter writes these split names, whatever the dataset calls them, so `dataset.split: test` means the
 # same thing everywhere (LAV-DF/ASVspoof "dev" -> val, ASVspoof "eval" -> test).
@@ -28,7 +30,7 @@ _SPLIT_ALIASES = {"train": "train", "val": "val", "dev": "val", "valid": "val", 
 LABEL_COLUMNS = ("label", "audio_label", "video_label")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A label or metadata file is malformed; the message names the file and the problem."""
 
 
@@ -60,7 +62,7 @@ def manifest_table(rows: Iterable[Mapping[str, Any]], root: Path) -> pd.DataFram
     rows = list(rows)
     rels = [r["rel"] for r in rows]
     table = pd.DataFrame({
-        "video_id": [_strip_suffix(rel) for rel in rels],
+        "video_id": video_ids(rels),
         "path": [os.path.join(base, *rel.split("/")) for rel in rels],
         **{col: pd.array([r[col] for r in rows], dtype="Int8") for col in LABEL_COLUMNS},
         **{col: pd.Series([r.get(col) for r in rows], dtype=object) for col in ("category", "method")},
@@ -71,6 +73,14 @@ def manifest_table(rows: Iterable[Mapping[str, Any]], root: Path) -> pd.DataFram
     table["status"] = schemas.OK
     table["error"] = None
     return table[schemas.MANIFEST.names]
+
+
+def video_ids(rels: Sequence[str]) -> list[str]:
+    """Each file's id: its relative path without the extension, or with it where two files differ only by their
+    extension (`a.mp4` and `a.wav` are `a.mp4` and `a.wav`), so that ids stay unique."""
+    stems = [_strip_suffix(rel) for rel in rels]
+    counts = Counter(stems)
+    return [rel if counts[stem] > 1 and stem != rel else stem for stem, rel in zip(stems, rels)]
 
 
 def _strip_suffix(rel: str) -> str:

@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from tetrad.datasets.common import Expectation
-from tetrad.datasets.manifest import select_rows
+from tetrad.datasets.manifest import access_problem, select_rows
 from tetrad.datasets.registry import get_adapter, run_adapter
 from tetrad.schemas import StatusError
 from tetrad.params import ConfigError, DatasetParams, build
@@ -109,10 +109,11 @@ def doctor(params: DatasetParams, full: bool = False, sample: int = 20,
                                f"ones (a partial copy, a subset, or a changed label file)")
     _duplicates(table, report)
     _shared_groups(table, report)
-    present = table["path"].map(os.path.isfile)
-    report.missing = table.loc[~present, "path"].tolist()
+    problems = table["path"].map(access_problem)
+    present = problems.isna()
+    report.missing = [f"{path}: {why}" for path, why in zip(table.loc[~present, "path"], problems[~present])]
     if report.missing:
-        report.warnings.append(f"{len(report.missing)} of {len(table)} listed files are missing")
+        report.warnings.append(f"{len(report.missing)} of {len(table)} listed files are missing or unreadable")
     n_probe = None if full else sample
     _check_selection(table, set(table.loc[present, "path"]), params, report, n_probe)
     return report
@@ -358,7 +359,7 @@ def _render(r: DoctorReport, max_names: int) -> list[str]:
         lines += [f"  {'ok  ' if e.ok else 'WARN'}  {e.what}: expected {e.expected}, found {e.found}"
                   for e in r.expected]
     if r.rows:  # no "none" lines for checks that never ran (a missing root, a failed adapter)
-        lines += _names("missing files", r.missing, max_names)
+        lines += _names("missing or unreadable files", r.missing, max_names)
         lines += _names("duplicate video ids", r.duplicate_ids, max_names)
         lines += _names("files listed under several ids", r.duplicate_paths, max_names)
         lines += _names("groups in several splits", r.shared_groups, max_names)
@@ -421,6 +422,8 @@ def _dataset_entry(name: str, params_file: Path | None, conf_dir: Path) -> tuple
             known = sorted(p.stem for p in (conf_dir / "dataset").glob("*.yaml"))
             raise ConfigError(f"{path} not found (known datasets: {known})")
         return dict(OmegaConf.to_container(OmegaConf.load(path), resolve=True)), str(path), ""  # type: ignore[arg-type]
+    if not Path(params_file).is_file():
+        raise ConfigError(f"{params_file}: no such params file")
     data = OmegaConf.to_container(OmegaConf.load(params_file), resolve=True)
     entry = (data.get("datasets") or {}).get(name)  # type: ignore[union-attr]
     if entry is not None:

@@ -43,7 +43,9 @@ def _scan(root: Path, suffixes: set[str]) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"{root} has neither real/ nor fake/ (or set dataset.options.csv)")
     rows = []
     for label, folder in ((0, "real"), (1, "fake")):
-        files = sorted(p for p in (root / folder).rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        # links too, dangling or looping ones included: they become rows with their problem (manifest.mark_missing)
+        files = sorted(p for p in (root / folder).rglob("*")
+                       if p.suffix.lower() in suffixes and (p.is_symlink() or p.is_file()))
         rows += [_default_row(p.relative_to(root).as_posix(), label) for p in files]
     return rows
 

@@ -60,6 +60,7 @@ from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops import nms as torchvision_nms
 
 from tetrad import weights as wm
+from tetrad.errors import UserError
 from tetrad.faces.base import Face, FaceDetector, register_face_detector
 from tetrad.randinit import fit_batchnorm
 from tetrad.weights.catalog import WeightEntry
@@ -91,7 +92,7 @@ HUB_HASH = re.compile(r"-([a-f0-9]*)\.")  # torch hub: the hex digits before the
 CHANNELS = 256  # FPN / SSH width of the resnet50 model
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A RetinaFace checkpoint is unreadable or does not match the network; the message names the file."""
 
 

@@ -3,6 +3,7 @@ per unit."""
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,9 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from tetrad.errors import UserError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint is missing, unreadable or does not match the module tree; the message names the file."""
+
+    hint = "`tetrad weights list` shows which checkpoints are present and verified"
 
 
 @dataclass(frozen=True)
@@ -106,15 +111,52 @@ def is_torchscript_archive(path: Path) -> bool:
         return any(n.split("/", 2)[1:2] == ["code"] for n in zf.namelist() if n.count("/") >= 2)
 
 
+def convert_hint(path: Path) -> str:
+    """The command that turns a TorchScript archive the user trusts into a plain state dict (it runs the file's
+    code once, on the user's say-so)."""
+    out = path.with_suffix(".state_dict.pt")
+    return (f"python -c \"import torch; torch.save(torch.jit.load('{path}', map_location='cpu').state_dict(), "
+            f"'{out}')\"")
+
+
+def load_torchscript(path: Path, trusted_sha256: set[str]) -> dict[str, torch.Tensor]:
+    """The state dict of a TorchScript archive, only when its sha256 is pinned (e.g. OpenAI's ViT-L-14.pt):
+    `torch.jit.load` runs the archive's code (`__setstate__`), which `weights_only` does not cover."""
+    from tetrad.io import file_sha256
+
+    digest = file_sha256(path)
+    if digest not in trusted_sha256:
+        raise CheckpointError(f"{path}: refused: a TorchScript archive (its code runs when loaded) whose sha256 "
+                              f"{digest[:16]}... is not a pinned release; convert a file you trust to a plain "
+                              f"state dict with: {convert_hint(path)}")
+    try:
+        return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot read TorchScript archive ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """One line for an exception: torch's weights_only refusal spends six lines to say which global it met."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), lines[0] if lines else "")
+    return f"{type(exc).__name__}: {said}"[:400]
+
+
 def load_checkpoint(path: Path, key: str | None = None) -> dict[str, torch.Tensor]:
     """Read a state dict safely (weights_only=True, CPU), optionally from under `key` ({"model": ...})."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    if is_torchscript_archive(path):
+        raise CheckpointError(f"{path}: refused: a TorchScript archive (its code runs when loaded), not a state "
+                              f"dict; convert a file you trust with: {convert_hint(path)}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"{path}: refused: it holds more than tensors, and loading it could run code "
+                              f"({_first_line(exc)})") from None
     except Exception as exc:  # torch raises many types for truncated / foreign files
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint ({_first_line(exc)})") from None
     if key is not None:
         if not isinstance(obj, Mapping) or key not in obj:
             found = sorted(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__

@@ -29,7 +29,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from tetrad.layers.base import CheckpointError, Detector, DetectorSpec, Unit, is_torchscript_archive
-from tetrad.layers.base import load_checkpoint, load_strict
+from tetrad.layers.base import load_checkpoint, load_strict, load_torchscript
 from tetrad.layers.registry import register_detector
 from tetrad.layers.units import image_units
 from tetrad.media.frames import CROP_MODES, semantic_crop
@@ -150,10 +150,7 @@ def read_openai_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     if is_torchscript_archive(path):
-        try:
-            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-        except Exception as exc:
-            raise CheckpointError(f"{path}: cannot read TorchScript archive ({exc})") from None
+        return load_torchscript(path, {w.sha256 for w in WEIGHTS if w.name == "clip_vitl14" and w.sha256})
     return load_checkpoint(path)
 
 

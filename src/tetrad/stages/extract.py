@@ -26,7 +26,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tetrad import schemas
-from tetrad.env import setup
+from tetrad.env import die_with, setup
 from tetrad.io import read_table, stable_hash, write_json, write_table
 from tetrad.media.decode import RESAMPLER, Decoded, decode, frame_indices
 from tetrad import weights as wm
@@ -181,7 +181,7 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
     with logging_redirect_tqdm(), tqdm(total=sum(len(rows) for rows, _ in plan), desc="extract",
                                        unit="video") as bar, worker_logs(context) as logs, \
             ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
-                                initargs=(workers, logs, logging.getLogger().getEffectiveLevel())) as pool:
+                                initargs=(workers, logs, logging.getLogger().getEffectiveLevel(), os.getpid())) as pool:
         pending: deque[tuple[dict[str, Path], list[Future]]] = deque()
         for rows, todo in plan:
             pending.append((todo, [pool.submit(_timed_video, row, list(todo), params, assets)
@@ -251,10 +251,11 @@ def _relay_logs(logs: multiprocessing.queues.Queue, done: threading.Event) -> No
             logger.handle(record)
 
 
-def _start_worker(workers: int, logs: multiprocessing.queues.Queue, level: int) -> None:
-    """A worker's set-up: its share of the cores, and its log records (at the parent's level and above) sent to
-    the parent (`worker_logs`)."""
+def _start_worker(workers: int, logs: multiprocessing.queues.Queue, level: int, stage: int) -> None:
+    """A worker's set-up: its share of the cores, its log records (at the parent's level and above) sent to the
+    parent (`worker_logs`), and its exit when the stage process `stage` dies (env.die_with)."""
     _share_cores(workers)
+    die_with(stage, "its extract stage died")
     root = logging.getLogger()
     root.handlers = [logging.handlers.QueueHandler(logs)]
     root.setLevel(level)

@@ -5,11 +5,14 @@ without DVC's bookkeeping: no dvc.lock and no run cache are written, so a fresh 
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tetrad.env import STAGE_ENV
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,8 @@ def run(root: Path = Path("."), only: list[str] | None = None) -> int:
     for i, (name, cmd) in enumerate(commands, 1):
         log.info("stage %d/%d %s: %s", i, len(commands), name, cmd)
         start = time.perf_counter()
-        rc = subprocess.run(_python_of_this_env(cmd), shell=True, cwd=root).returncode
+        # no shell in between: the stage's parent is this process, so it notices when this one dies (env.py)
+        rc = subprocess.run(_python_of_this_env(cmd), cwd=root, env={**os.environ, STAGE_ENV: name}).returncode
         if rc != 0:
             log.error("stage %s failed (exit %d): %s", name, rc, cmd)
             return rc
@@ -39,9 +43,9 @@ def run(root: Path = Path("."), only: list[str] | None = None) -> int:
     return 0
 
 
-def _python_of_this_env(cmd: str) -> str:
+def _python_of_this_env(cmd: str) -> list[str]:
     """`python ...` with this interpreter, so the stages run in the same environment as `tetrad run`."""
     words = shlex.split(cmd)
     if words and words[0] == "python":
         words[0] = sys.executable
-    return shlex.join(words)
+    return words

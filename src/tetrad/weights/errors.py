@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from tetrad.errors import UserError
 from tetrad.weights.catalog import WeightEntry
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """A checkpoint is corrupt, cannot be downloaded, or cannot be imported."""
+
+    hint = "`tetrad weights list` shows what is present; `tetrad weights fetch` gets what can be downloaded"
 
 
 class WeightsNotFound(WeightsError):
