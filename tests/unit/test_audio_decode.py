@@ -113,3 +113,11 @@ def test_a_cut_file_read_for_its_audio_alone_is_a_decode_error(media, tmp_path):
     decoded = decode(cut, RATE, None)
     assert decoded.errors["audio"].status == "decode_error"
     assert "s of audio could be decoded (truncated or corrupt file)" in str(decoded.errors["audio"])
+
+
+def test_an_audio_only_file_is_no_video_for_the_picture_kinds(media):
+    path = media["wav16k"][0]
+    out = decode(path, RATE, lambda n: list(range(min(n, 4))))
+    assert out.errors["video"].status == "no_video" and "audio" not in out.errors
+    assert str(out.errors["video"]) == f"{path}: no video stream (an audio-only file)"
+    assert len(out.audio) == 24001  # the audio is still there for the audio layer

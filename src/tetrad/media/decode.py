@@ -106,7 +106,7 @@ def _demux(container: av.container.InputContainer, out: Decoded, pick: Callable[
         out.errors["audio"] = StatusError("no_audio", f"{path}: no audio stream")
         sample_rate = None
     if pick and video_s is None:
-        out.errors["video"] = StatusError("decode_error", f"{path}: no video stream")
+        out.errors["video"] = StatusError("no_video", f"{path}: no video stream (an audio-only file)")
         pick = None
     wanted: set[int] = set()
     if pick and video_s is not None:
