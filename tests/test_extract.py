@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -177,3 +178,23 @@ def test_a_file_replaced_by_another_size_makes_a_new_shard(tmp_path):
     before = shard_name("audio", PARAMS, 0, rows)
     clip.write_bytes(b"x" * 11)
     assert shard_name("audio", PARAMS, 0, with_sizes(rows)) != before
+
+
+def test_a_file_over_a_limit_is_a_row_with_its_status(manifest):
+    from dataclasses import replace
+
+    from tetrad.params import LimitsParams
+    from tetrad.stages.extract import extract_video
+
+    row = manifest.set_index("video_id").loc["clips/s0_A"].to_dict() | {"video_id": "clips/s0_A"}
+    short = replace(PARAMS, limits=LimitsParams(max_duration_s=1.0))
+    rows = extract_video(row, ["audio", "frames"], short)
+    assert [r["status"] for v in rows.values() for r in v] == ["too_long", "too_long"]
+    assert re.fullmatch(rf"{re.escape(row['path'])}: lasts \d+\.\d s, over extract\.limits\.max_duration_s=1",
+                        rows["frames"][0]["error"])
+    hurried = replace(PARAMS, limits=LimitsParams(timeout_s=0.001))
+    rows = extract_video(row, ["audio", "frames"], hurried)
+    assert [r["status"] for v in rows.values() for r in v] == ["timeout", "timeout"]
+    assert rows["audio"][0]["error"] == f"{row['path']}: took longer than extract.limits.timeout_s=0.001 s"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no timer left behind
+    assert all(r["status"] == "ok" for v in extract_video(row, ["audio", "frames"], PARAMS).values() for r in v)

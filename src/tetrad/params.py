@@ -102,6 +102,14 @@ class MouthsExtractParams:
 
 
 @dataclass(frozen=True)
+class LimitsParams:
+    """Per file, so that one pathological file cannot take a run's time (tetrad.media.limits)."""
+
+    max_duration_s: float = 600.0  # longer media is `too_long` (read from the container header, nothing decoded)
+    timeout_s: float = 1800.0  # wall time of one file's decode and crops in its worker; beyond it: `timeout`
+
+
+@dataclass(frozen=True)
 class ExtractParams:
     kinds: list[str] = field(default_factory=lambda: ["audio", "frames"])
     audio: AudioExtractParams = field(default_factory=AudioExtractParams)
@@ -113,6 +121,7 @@ class ExtractParams:
     shard_mb: float = 256.0  # a Parquet shard (the unit of resume) holds videos of at most this many MB...
     shard_size: int = 64  # ...and at most this many videos
     workers: int = 2  # decoding processes
+    limits: LimitsParams = field(default_factory=LimitsParams)
 
 
 @dataclass(frozen=True)
@@ -201,6 +210,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "extract.faces.n_frames": (1, 100000), "extract.faces.size": (8, 8192), "extract.faces.min_area_ratio": (0, 1),
     "extract.mouths.window": (1, 1000), "extract.mouths.aligned_size": (8, 8192), "extract.mouths.crop_size": (8, 8192),
     "extract.mouths.max_missing": (0, 1), "extract.mouths.max_frames": (1, _BIG),
+    "extract.limits.max_duration_s": (0.1, 10**7), "extract.limits.timeout_s": (0.001, 10**7),
     "extract.shard_mb": (1, 10**6), "extract.shard_size": (1, 10**6), "extract.workers": (1, 1024),
     "layer.*.batch_size": (1, 10**5), "layer.*.prefetch": (1, 1024),
     "aggregate.threshold": (0, 1), "aggregate.fail_fast": (0, 1), "aggregate.seed_weights.*": (0, 1000),

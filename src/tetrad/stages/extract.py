@@ -29,6 +29,7 @@ from tetrad import schemas
 from tetrad.env import die_with, setup
 from tetrad.io import read_table, stable_hash, write_json, write_table
 from tetrad.media.decode import RESAMPLER, Decoded, decode, frame_indices
+from tetrad.media.limits import check_duration, time_limit
 from tetrad import weights as wm
 from tetrad.faces import face_detector_class
 from tetrad.media.faces import FaceTools, face_tools
@@ -95,6 +96,7 @@ def kind_key(kind: str, params: ExtractParams, assets: Assets = Assets()) -> dic
         key["encoding"] = params.encoding
     if kind in FACE_KINDS:
         key["face"] = asdict(params.face)
+    key["limits"] = asdict(params.limits)  # a file's row (`too_long`, `timeout`) depends on them
     if kind == "mouths":
         key["mean_face_sha256"] = assets.mean_face_sha256
     if kind in FACE_KINDS and (used := assets.face_weights.get(kind_detector(kind, params)[0])):
@@ -294,6 +296,18 @@ def extract_video(row: dict, kinds: list[str], params: ExtractParams,
     vid = row["video_id"]
     if row["status"] != schemas.OK:
         return {k: [status_row(k, vid, row["status"], row["error"])] for k in kinds}
+    try:
+        check_duration(Path(row["path"]), params.limits.max_duration_s)
+        with time_limit(params.limits.timeout_s, Path(row["path"])):
+            return _video_rows(row, kinds, params, assets)
+    except StatusError as exc:  # over a limit (tetrad.media.limits)
+        log.warning("%s", exc)
+        return {k: [status_row(k, vid, exc.status, str(exc))] for k in kinds}
+
+
+def _video_rows(row: dict, kinds: list[str], params: ExtractParams, assets: Assets) -> dict[str, list[dict]]:
+    """extract_video's work: one decode, then each kind's rows."""
+    vid = row["video_id"]
     picks = frame_picks(kinds, params)
     tools = None  # built before the decode, so a model that cannot load fails the stage, not each file's decode
     if set(picks) & set(FACE_KINDS):

@@ -1,0 +1,53 @@
+"""Per-file limits (extract.limits): one pathological file (an hour-long recording, a decoder that never ends)
+must not take a run's time. A file over a limit gets its status (`too_long`, `timeout`) and one line, like any
+other file that cannot be processed."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+
+from tetrad.schemas import TIMEOUT, TOO_LONG, StatusError
+
+
+def check_duration(path: Path, max_s: float) -> None:
+    """Raise `too_long` when the container says the media lasts more than `max_s` (the header only: nothing is
+    decoded). A file whose header gives no duration, or that cannot be opened, passes: decode reports it."""
+    try:
+        with av.open(str(path)) as container:
+            seconds = container.duration / av.time_base if container.duration else None
+    except (av.error.FFmpegError, ValueError, IndexError, OSError):
+        return
+    if seconds is not None and seconds > max_s:
+        raise StatusError(TOO_LONG, f"{path}: lasts {seconds:.1f} s, over extract.limits.max_duration_s={max_s:g}")
+
+
+class _Expired(BaseException):
+    """Raised by the timer; a BaseException, so that no `except Exception` in a library swallows it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, path: Path) -> Iterator[None]:
+    """Turn a block that runs longer than `seconds` into a `timeout` StatusError (SIGALRM: the main thread of a
+    process, as an extract worker runs its videos; elsewhere the block runs unlimited)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _Expired()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Expired:
+        raise StatusError(TIMEOUT, f"{path}: took longer than extract.limits.timeout_s={seconds:g} s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
