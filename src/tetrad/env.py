@@ -59,7 +59,7 @@ def die_with(pid: int | None = None, reason: str = "its parent process died") ->
     which lives as long as any worker does. No orphan keeps running, holding memory and writing outputs
     nobody records; a half-written file is a temp file, which the next run removes."""
     parent = os.getppid()
-    gone = (lambda: os.getppid() != parent) if pid is None else (lambda: _gone(pid))
+    gone = (lambda: os.getppid() != parent) if pid is None else (lambda: process_gone(pid))
 
     def watch() -> None:
         while not gone():
@@ -70,7 +70,7 @@ def die_with(pid: int | None = None, reason: str = "its parent process died") ->
     threading.Thread(target=watch, name="die-with", daemon=True).start()
 
 
-def _gone(pid: int) -> bool:
+def process_gone(pid: int) -> bool:
     """Process `pid` has exited (a zombie, dead but not yet reaped by its parent, counts as exited)."""
     try:
         os.kill(pid, 0)

@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tetrad.env import process_gone
+
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +39,20 @@ def to_table(df: pd.DataFrame, schema: pa.Schema, where: str = "table") -> pa.Ta
         if not field.nullable and table.column(field.name).null_count:
             raise SchemaError(f"{where}: column {field.name!r} has nulls")
     return table
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete the temp files (`.<name>.<pid>.tmp`, see write_table) that a killed writer left in `folder` and its
+    subfolders: those whose process is gone. A stage calls it on its output folders before it writes."""
+    removed = []
+    for tmp in Path(folder).rglob(".*.tmp") if Path(folder).is_dir() else []:
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not pid.isdigit() or process_gone(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    if removed:
+        log.info("removed %d temp files of a killed run in %s", len(removed), folder)
+    return removed
 
 
 def write_table(df: pd.DataFrame | pa.Table, path: Path, schema: pa.Schema) -> Path:

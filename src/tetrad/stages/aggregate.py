@@ -14,7 +14,7 @@ from typing import Any
 from tetrad import schemas
 from tetrad.aggregate import evaluate, modality_label, reduce_units
 from tetrad.env import setup
-from tetrad.io import file_sha256, read_table, write_frame, write_json, write_text
+from tetrad.io import file_sha256, read_table, remove_stale_temps, write_frame, write_json, write_text
 from tetrad.params import Params, load_params
 from tetrad.paths import Paths
 from tetrad.report import console_summary, demo_layers, headline, render_markdown, summary_row
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, Any]:
     """Evaluate one dataset from its manifest and scores; writes its reports and returns metrics.json's content."""
     paths = Paths(dataset, root)
+    for folder in (paths.reports, paths.summary_row.parent):
+        remove_stale_temps(folder)  # a killed run's half-written files
     manifest = read_table(paths.manifest, schemas.MANIFEST)
     infos = {name: json.loads(paths.score_info(name).read_text()) for name in params.layer}
     reduced = {name: reduce_units(read_table(paths.scores(name), schemas.SCORES), info["reduce"])

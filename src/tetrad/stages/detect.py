@@ -29,7 +29,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tetrad import protocol, schemas
 from tetrad.env import setup
-from tetrad.io import read_table, write_json, write_table
+from tetrad.io import read_table, remove_stale_temps, write_json, write_table
 from tetrad.layers import create_detector, get_spec
 from tetrad.layers.base import Detector, Unit
 from tetrad.layers.checkpoints import (
@@ -443,6 +443,7 @@ def run(params: Params, dataset: str, layer: str, root: Path = Path(".")) -> pd.
     manifest = read_table(paths.manifest, schemas.MANIFEST)
     shards = sorted(paths.cache(cfg.input).glob("part-*.parquet"))
     scores, timing = score_cache(detector, manifest, shards, cfg)
+    remove_stale_temps(paths.scores(layer).parent)  # a killed run's half-written table
     out = write_table(scores, paths.scores(layer), schemas.SCORES)
     info = run_info(detector, weights, cfg, {"load_s": load_s, **timing})
     made_by = paths.provenance(cfg.input)  # face kinds: which detector / mean face cut the crops
