@@ -192,6 +192,10 @@ def test_a_file_over_a_limit_is_a_row_with_its_status(manifest):
     assert [r["status"] for v in rows.values() for r in v] == ["too_long", "too_long"]
     assert re.fullmatch(rf"{re.escape(row['path'])}: lasts \d+\.\d s, over extract\.limits\.max_duration_s=1",
                         rows["frames"][0]["error"])
+    small = replace(PARAMS, limits=LimitsParams(max_megapixels=0.01))
+    rows = extract_video(row, ["audio", "frames"], small)
+    assert [r["status"] for v in rows.values() for r in v] == ["too_large", "too_large"]
+    assert rows["frames"][0]["error"].endswith("frames, over extract.limits.max_megapixels=0.01")
     hurried = replace(PARAMS, limits=LimitsParams(timeout_s=0.001))
     rows = extract_video(row, ["audio", "frames"], hurried)
     assert [r["status"] for v in rows.values() for r in v] == ["timeout", "timeout"]

@@ -107,6 +107,7 @@ class LimitsParams:
 
     max_duration_s: float = 600.0  # longer media is `too_long` (read from the container header, nothing decoded)
     timeout_s: float = 1800.0  # wall time of one file's decode and crops in its worker; beyond it: `timeout`
+    max_megapixels: float = 36.0  # larger frames (8K and up) are `too_large`: a worker holds several at once
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "extract.mouths.window": (1, 1000), "extract.mouths.aligned_size": (8, 8192), "extract.mouths.crop_size": (8, 8192),
     "extract.mouths.max_missing": (0, 1), "extract.mouths.max_frames": (1, _BIG),
     "extract.limits.max_duration_s": (0.1, 10**7), "extract.limits.timeout_s": (0.001, 10**7),
+    "extract.limits.max_megapixels": (0.01, 10**4),
     "extract.shard_mb": (1, 10**6), "extract.shard_size": (1, 10**6), "extract.workers": (1, 1024),
     "layer.*.batch_size": (1, 10**5), "layer.*.prefetch": (1, 1024),
     "aggregate.threshold": (0, 1), "aggregate.fail_fast": (0, 1), "aggregate.seed_weights.*": (0, 1000),

@@ -15,10 +15,11 @@ NO_VIDEO = "no_video"  # an audio-only file, for the picture layers
 NO_FACE = "no_face"
 TOO_SHORT = "too_short"
 TOO_LONG = "too_long"  # over extract.limits.max_duration_s
+TOO_LARGE = "too_large"  # frames over extract.limits.max_megapixels
 TIMEOUT = "timeout"  # over extract.limits.timeout_s of wall time in its worker
 DECODE_ERROR = "decode_error"
 ERROR = "error"
-STATUSES = (OK, NO_AUDIO, NO_VIDEO, NO_FACE, TOO_SHORT, TOO_LONG, TIMEOUT, DECODE_ERROR, ERROR)
+STATUSES = (OK, NO_AUDIO, NO_VIDEO, NO_FACE, TOO_SHORT, TOO_LONG, TOO_LARGE, TIMEOUT, DECODE_ERROR, ERROR)
 
 # What extract writes, one cache folder each; a detector reads one of them (DetectorSpec.input_kind).
 KINDS = ("audio", "frames", "faces", "mouths")

@@ -1,6 +1,6 @@
 """Per-file limits (extract.limits): one pathological file (an hour-long recording, a decoder that never ends)
-must not take a run's time. A file over a limit gets its status (`too_long`, `timeout`) and one line, like any
-other file that cannot be processed."""
+must not take a run's time or a worker's memory. A file over a limit gets its status (`too_long`, `too_large`,
+`timeout`) and one line, like any other file that cannot be processed."""
 
 from __future__ import annotations
 
@@ -12,19 +12,26 @@ from pathlib import Path
 
 import av
 
-from tetrad.schemas import TIMEOUT, TOO_LONG, StatusError
+from tetrad.schemas import TIMEOUT, TOO_LARGE, TOO_LONG, StatusError
 
 
-def check_duration(path: Path, max_s: float) -> None:
-    """Raise `too_long` when the container says the media lasts more than `max_s` (the header only: nothing is
-    decoded). A file whose header gives no duration, or that cannot be opened, passes: decode reports it."""
+def check_limits(path: Path, max_duration_s: float, max_megapixels: float) -> None:
+    """Raise `too_long` when the container says the media lasts more than `max_duration_s`, and `too_large` when
+    its video frames hold more than `max_megapixels` (the header only: nothing is decoded). A file whose header
+    says nothing, or that cannot be opened, passes: decode reports it."""
     try:
         with av.open(str(path)) as container:
             seconds = container.duration / av.time_base if container.duration else None
+            video = container.streams.video[0].codec_context if container.streams.video else None
+            pixels = video.width * video.height if video is not None else 0
     except (av.error.FFmpegError, ValueError, IndexError, OSError):
         return
-    if seconds is not None and seconds > max_s:
-        raise StatusError(TOO_LONG, f"{path}: lasts {seconds:.1f} s, over extract.limits.max_duration_s={max_s:g}")
+    if seconds is not None and seconds > max_duration_s:
+        raise StatusError(TOO_LONG, f"{path}: lasts {seconds:.1f} s, over extract.limits.max_duration_s="
+                                    f"{max_duration_s:g}")
+    if pixels > max_megapixels * 1e6:
+        raise StatusError(TOO_LARGE, f"{path}: {video.width}x{video.height} frames, over "
+                                     f"extract.limits.max_megapixels={max_megapixels:g}")
 
 
 class _Expired(BaseException):

@@ -29,7 +29,7 @@ from tetrad import schemas
 from tetrad.env import die_with, setup
 from tetrad.io import read_table, stable_hash, write_json, write_table
 from tetrad.media.decode import RESAMPLER, Decoded, decode, frame_indices
-from tetrad.media.limits import check_duration, time_limit
+from tetrad.media.limits import check_limits, time_limit
 from tetrad import weights as wm
 from tetrad.faces import face_detector_class
 from tetrad.media.faces import FaceTools, face_tools
@@ -297,7 +297,7 @@ def extract_video(row: dict, kinds: list[str], params: ExtractParams,
     if row["status"] != schemas.OK:
         return {k: [status_row(k, vid, row["status"], row["error"])] for k in kinds}
     try:
-        check_duration(Path(row["path"]), params.limits.max_duration_s)
+        check_limits(Path(row["path"]), params.limits.max_duration_s, params.limits.max_megapixels)
         with time_limit(params.limits.timeout_s, Path(row["path"])):
             return _video_rows(row, kinds, params, assets)
     except StatusError as exc:  # over a limit (tetrad.media.limits)
