@@ -18,6 +18,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from tests.processes import alive
 from tetrad.io import remove_stale_temps
 from tetrad.params import compose_params, load_params
 from tetrad.stages import manifest
@@ -68,17 +69,10 @@ def _kill_at(stage: list[str], project: Path, after_s: float) -> bool:
     proc.send_signal(signal.SIGKILL) if running else None
     proc.wait(timeout=60)
     end = time.monotonic() + 15
-    while any(_alive(p) for p in seen) and time.monotonic() < end:
+    while any(alive(p) for p in seen) and time.monotonic() < end:
         time.sleep(0.1)
-    assert not any(_alive(p) for p in seen), [p.pid for p in seen if _alive(p)]
+    assert not any(alive(p) for p in seen), [p.pid for p in seen if alive(p)]
     return running
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _outputs(project: Path) -> dict[str, object]:

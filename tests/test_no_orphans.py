@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import yaml
 
+from tests.processes import alive
 from tetrad.params import load_params
 from tetrad.stages import manifest as manifest_stage
 
@@ -42,13 +43,6 @@ def _wait(predicate, timeout: float) -> bool:
     return False
 
 
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def test_a_killed_extract_stage_leaves_no_process(tmp_path, mini_root):
     project = _project(tmp_path, mini_root)
     env = {**os.environ, "TETRAD_STAGE": "extract@mini"}  # as `tetrad run` starts it (DVC sets DVC_STAGE)
@@ -61,9 +55,9 @@ def test_a_killed_extract_stage_leaves_no_process(tmp_path, mini_root):
         started = parent.children(recursive=True)
         stage.send_signal(signal.SIGKILL)
         stage.wait(timeout=30)
-        assert _wait(lambda: not any(_alive(p) for p in started), 15), \
-            [(p.pid, p.cmdline()) for p in started if _alive(p)]
+        assert _wait(lambda: not any(alive(p) for p in started), 15), \
+            [(p.pid, p.cmdline()) for p in started if alive(p)]
     finally:
         for proc in [parent, *psutil.Process(os.getpid()).children(recursive=True)]:
-            if proc.pid != os.getpid() and _alive(proc) and "stages/extract.py" in " ".join(proc.cmdline()):
+            if proc.pid != os.getpid() and alive(proc) and "stages/extract.py" in " ".join(proc.cmdline()):
                 proc.kill()
