@@ -1,9 +1,7 @@
 """DVC's entry point of stage `manifest`; the stage itself is src/tetrad/stages/manifest.py."""
 
-from tetrad.env import die_with, guarded, started_by_a_pipeline
+from tetrad.env import stage_main
 from tetrad.stages.manifest import main
 
 if __name__ == "__main__":
-    if started_by_a_pipeline():
-        die_with(reason="the pipeline that started this stage died")
-    raise SystemExit(guarded(main))
+    raise SystemExit(stage_main(main))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,7 +41,6 @@ class Case:
     semantic: frozenset[str] = frozenset({"ok"})
     visual: frozenset[str] = ANY_FACE
     lip: frozenset[str] = LIP
-    extra: dict[str, str] = field(default_factory=dict)
 
     def expected(self) -> dict[str, frozenset[str]]:
         return {"audio": self.audio, "semantic": self.semantic, "visual": self.visual, "lip": self.lip}

@@ -84,8 +84,12 @@ def process_gone(pid: int) -> bool:
         return False  # no /proc (macOS): a zombie waits for its parent's reap, which follows soon
 
 
-def started_by_a_pipeline() -> bool:
-    return bool(os.environ.get("DVC_STAGE") or os.environ.get(STAGE_ENV))
+def stage_main(main: Callable[[], int | None]) -> int:
+    """A stage's entry point (the top-level `stages/`): `guarded`, and, when DVC or `tetrad run` started the
+    stage, an exit as soon as that pipeline dies (`die_with`)."""
+    if os.environ.get("DVC_STAGE") or os.environ.get(STAGE_ENV):
+        die_with(reason="the pipeline that started this stage died")
+    return guarded(main)
 
 
 def guarded(main: Callable[[], int | None], verbose: bool = False) -> int:
@@ -99,7 +103,8 @@ def guarded(main: Callable[[], int | None], verbose: bool = False) -> int:
     except UserError as exc:
         if verbose or os.environ.get("TETRAD_DEBUG", "") not in ("", "0"):
             raise
-        message = " ".join(str(exc).strip("'\"").split())  # KeyError quotes its message
+        said = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # str() of a KeyError is repr
+        message = " ".join(str(said).split())
         hint = f"hint: {exc.hint}; " if exc.hint else ""
         print(f"error: {message}\n{hint}TETRAD_DEBUG=1 shows the traceback", file=sys.stderr)
         return 2

@@ -147,12 +147,22 @@ def summary_markdown(rows: list[Mapping[str, Any]]) -> str:
 HEADLINE_FUSIONS = {"seed_weights": "fused", "tuned_weights": "tuned", "logistic": "logistic"}
 
 
+def score_paths(metrics: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Every score of an evaluation under its short name, with where its block sits in metrics.json: the layers,
+    the fusions (`fused` is the seed-weight fusion, the verdict's score) and the cascade."""
+    paths = {name: ("layers", name) for name in metrics["layers"]}
+    paths |= {HEADLINE_FUSIONS.get(n, n): ("fused", n) for n in metrics["fused"]}
+    return paths | {"cascade": ("cascade",)}
+
+
 def score_blocks(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Every score of an evaluation under its short name: the layers, the fusions (`fused` is the seed-weight
-    fusion, the verdict's score) and the cascade."""
-    blocks: dict[str, Mapping[str, Any]] = dict(metrics["layers"])
-    blocks |= {HEADLINE_FUSIONS.get(n, n): b for n, b in metrics["fused"].items()}
-    blocks["cascade"] = metrics["cascade"]
+    """score_paths' blocks themselves."""
+    blocks = {}
+    for name, path in score_paths(metrics).items():
+        block = metrics
+        for key in path:
+            block = block[key]
+        blocks[name] = block
     return blocks
 
 

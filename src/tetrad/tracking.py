@@ -24,7 +24,7 @@ import pandas as pd
 
 from tetrad.io import file_sha256
 from tetrad.params import MlflowParams
-from tetrad.report import HEADLINE_FUSIONS, score_blocks, with_ci
+from tetrad.report import score_blocks, score_paths, with_ci
 from tetrad.schemas import LAYERS
 
 log = logging.getLogger(__name__)
@@ -71,10 +71,8 @@ def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 def _headline_paths(metrics: Mapping[str, Any]) -> dict[str, str]:
     """metrics.json's flattened path -> headline metric name, for every headline number."""
-    groups = [(f"layers.{n}", n) for n in metrics["layers"]]
-    groups += [(f"fused.{n}", HEADLINE_FUSIONS.get(n, n)) for n in metrics["fused"]] + [("cascade", "cascade")]
-    paths = {f"{path}.{stat}{ci}": f"{name}.{stat}{ci}" for path, name in groups for stat in HEADLINE_STATS
-             for ci in _CI}
+    paths = {f"{'.'.join(path)}.{stat}{ci}": f"{name}.{stat}{ci}" for name, path in score_paths(metrics).items()
+             for stat in HEADLINE_STATS for ci in _CI}
     paths |= {f"layers.{n}.coverage": f"{n}.coverage" for n in metrics["layers"]}
     return paths | {f"cascade.{k}": f"cascade.{k}" for k in ("trigger_rate", "gpu_time_saved_frac")}
 

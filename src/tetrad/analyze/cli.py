@@ -33,19 +33,15 @@ def add_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from tetrad.analyze.inputs import UsageError, find_media
+    from tetrad.analyze.inputs import find_media
     from tetrad.analyze.result import console_table, demo_note, results
     from tetrad.analyze.run import AnalyzeOptions, analyze
-    from tetrad.params import ConfigError
 
+    # a UsageError or ConfigError becomes one line and exit 2 in the CLI's `guarded`
     layers = tuple(n.strip() for n in args.layers.split(",") if n.strip()) if args.layers else ()
-    try:
-        params = _params(args)
-        files = find_media(args.paths)
-        analysis = analyze(files, params, AnalyzeOptions(layers, not args.no_cascade, args.device))
-    except (UsageError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    params = _params(args)
+    files = find_media(args.paths)
+    analysis = analyze(files, params, AnalyzeOptions(layers, not args.no_cascade, args.device))
     found = results(analysis)
     if args.json:
         _write_json(found, args.json)

@@ -60,13 +60,14 @@ def find_media(paths: list[Path]) -> list[Path]:
 def _readable_files(folder: Path) -> list[Path]:
     """The files under `folder` that can be read; each one that cannot (a dangling link, a link loop, no read
     permission) gets a warning line with the reason, rather than vanishing without a word."""
-    entries = sorted(p for p in folder.rglob("*") if p.is_symlink() or p.is_file())
+    # links to folders are left out (is_dir follows links): rglob walks folders itself
+    entries = sorted(p for p in folder.rglob("*") if p.is_file() or (p.is_symlink() and not p.is_dir()))
     readable = []
     for entry in entries:
         why = access_problem(str(entry))
         if why is None:
             readable.append(entry)
-        elif why != "not a regular file":  # a link to a folder: rglob walks folders itself
+        else:
             log.warning("%s: skipped: %s", entry, why)
     return readable
 

@@ -58,14 +58,18 @@ def frame_indices(n_total: int, n_pick: int) -> list[int]:
 
 
 def decode(path: Path, sample_rate: int | None, pick: Callable[[int], list[int]] | None,
-           on_frame: FrameSink | None = None) -> Decoded:
+           on_frame: FrameSink | None = None,
+           check: Callable[[av.container.InputContainer], None] | None = None) -> Decoded:
     """Decode audio (when sample_rate is set) and the frames chosen by pick(n_frames), reading the file once.
 
     With `on_frame`, each picked frame goes to it as soon as it is decoded and is not kept; without, the frames
-    are collected in `Decoded.frames`."""
+    are collected in `Decoded.frames`. `check` sees the open container before anything is decoded and may raise
+    a StatusError (extract's per-file limits, tetrad.media.limits)."""
     path = Path(path)
     out = Decoded(path, sample_rate=sample_rate)
     with _opened(path) as container:
+        if check is not None:
+            check(container)
         _demux(container, out, pick, on_frame or out.frames.append)
     if path.suffix.lower() in AUDIO_ONLY_SUFFIXES and pick is None and "audio" in out.errors:
         raise out.errors["audio"]  # an audio file without audio has nothing else to give

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -15,23 +15,20 @@ import av
 from tetrad.schemas import TIMEOUT, TOO_LARGE, TOO_LONG, StatusError
 
 
-def check_limits(path: Path, max_duration_s: float, max_megapixels: float) -> None:
-    """Raise `too_long` when the container says the media lasts more than `max_duration_s`, and `too_large` when
-    its video frames hold more than `max_megapixels` (the header only: nothing is decoded). A file whose header
-    says nothing, or that cannot be opened, passes: decode reports it."""
-    try:
-        with av.open(str(path)) as container:
-            seconds = container.duration / av.time_base if container.duration else None
-            video = container.streams.video[0].codec_context if container.streams.video else None
-            pixels = video.width * video.height if video is not None else 0
-    except (av.error.FFmpegError, ValueError, IndexError, OSError):
-        return
-    if seconds is not None and seconds > max_duration_s:
-        raise StatusError(TOO_LONG, f"{path}: lasts {seconds:.1f} s, over extract.limits.max_duration_s="
-                                    f"{max_duration_s:g}")
-    if pixels > max_megapixels * 1e6:
-        raise StatusError(TOO_LARGE, f"{path}: {video.width}x{video.height} frames, over "
-                                     f"extract.limits.max_megapixels={max_megapixels:g}")
+def header_limits(max_duration_s: float, max_megapixels: float) -> Callable[[av.container.InputContainer], None]:
+    """A check for decode()'s open container (the header only: nothing is decoded, the file is opened once):
+    `too_long` when the media lasts more than `max_duration_s`, `too_large` when its video frames hold more than
+    `max_megapixels`. A header that says nothing passes."""
+    def check(container: av.container.InputContainer) -> None:
+        seconds = container.duration / av.time_base if container.duration else None
+        if seconds is not None and seconds > max_duration_s:
+            raise StatusError(TOO_LONG, f"{container.name}: lasts {seconds:.1f} s, over "
+                                        f"extract.limits.max_duration_s={max_duration_s:g}")
+        video = container.streams.video[0].codec_context if container.streams.video else None
+        if video is not None and video.width * video.height > max_megapixels * 1e6:
+            raise StatusError(TOO_LARGE, f"{container.name}: {video.width}x{video.height} frames, over "
+                                         f"extract.limits.max_megapixels={max_megapixels:g}")
+    return check
 
 
 class _Expired(BaseException):

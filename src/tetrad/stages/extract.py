@@ -29,7 +29,7 @@ from tetrad import schemas
 from tetrad.env import die_with, setup
 from tetrad.io import read_table, stable_hash, write_json, write_table
 from tetrad.media.decode import RESAMPLER, Decoded, decode, frame_indices
-from tetrad.media.limits import check_limits, time_limit
+from tetrad.media.limits import header_limits, time_limit
 from tetrad import weights as wm
 from tetrad.faces import face_detector_class
 from tetrad.media.faces import FaceTools, face_tools
@@ -297,16 +297,16 @@ def extract_video(row: dict, kinds: list[str], params: ExtractParams,
     if row["status"] != schemas.OK:
         return {k: [status_row(k, vid, row["status"], row["error"])] for k in kinds}
     try:
-        check_limits(Path(row["path"]), params.limits.max_duration_s, params.limits.max_megapixels)
         with time_limit(params.limits.timeout_s, Path(row["path"])):
             return _video_rows(row, kinds, params, assets)
-    except StatusError as exc:  # over a limit (tetrad.media.limits)
+    except StatusError as exc:  # over the time limit (tetrad.media.limits)
         log.warning("%s", exc)
         return {k: [status_row(k, vid, exc.status, str(exc))] for k in kinds}
 
 
 def _video_rows(row: dict, kinds: list[str], params: ExtractParams, assets: Assets) -> dict[str, list[dict]]:
-    """extract_video's work: one decode, then each kind's rows."""
+    """extract_video's work: one decode (which first checks the header against extract.limits), then each kind's
+    rows."""
     vid = row["video_id"]
     picks = frame_picks(kinds, params)
     tools = None  # built before the decode, so a model that cannot load fails the stage, not each file's decode
@@ -316,7 +316,8 @@ def _video_rows(row: dict, kinds: list[str], params: ExtractParams, assets: Asse
     try:
         decoded = decode(Path(row["path"]), params.audio.sample_rate if "audio" in kinds else None,
                          _union(picks, vid, params, tools, sink) if picks else None,
-                         on_frame=lambda frame: sink[0](frame))
+                         on_frame=lambda frame: sink[0](frame),
+                         check=header_limits(params.limits.max_duration_s, params.limits.max_megapixels))
     except StatusError as exc:
         log.warning("%s", exc)
         return {k: [status_row(k, vid, exc.status, str(exc))] for k in kinds}
