@@ -85,11 +85,21 @@ def process_gone(pid: int) -> bool:
 
 
 def stage_main(main: Callable[[], int | None]) -> int:
-    """A stage's entry point (the top-level `stages/`): `guarded`, and, when DVC or `tetrad run` started the
-    stage, an exit as soon as that pipeline dies (`die_with`)."""
+    """A stage's entry point (the top-level `stages/`): `guarded`; when DVC or `tetrad run` started the stage, an
+    exit as soon as that pipeline dies (`die_with`) and a refusal to start when params.yaml changed since the
+    run's earlier stages read it (tetrad.runguard)."""
     if os.environ.get("DVC_STAGE") or os.environ.get(STAGE_ENV):
         die_with(reason="the pipeline that started this stage died")
-    return guarded(main)
+    return guarded(lambda: _params_checked(main))
+
+
+def _params_checked(main: Callable[[], int | None]) -> int | None:
+    from tetrad.runguard import check_params  # psutil, only for stages
+
+    check_params()
+    code = main()
+    check_params(done=True)
+    return code
 
 
 def guarded(main: Callable[[], int | None], verbose: bool = False) -> int:
