@@ -149,11 +149,14 @@ def test_bad_input_gets_statuses_and_one_line_errors(faulty_cli):
     code, by_name = faulty_cli
     assert code == 1  # some files could not be analysed
     assert set(by_name) == {"no_audio.mp4", "no_face.mp4", "short.mp4", "truncated.mp4", "garbage.mp4"}
-    for name in ("truncated.mp4", "garbage.mp4"):  # nothing usable: every layer fails, no verdict
-        r = by_name[name]
-        assert r["final_verdict"] is None and r["status"] == "decode_error" and "\n" not in r["error"]
-        assert all(r["layer_results"][LAYER_KEYS[n]]["status"] == "decode_error" for n in r["layers_executed"])
-        assert name in r["error"]  # the message names the file
+    r = by_name["garbage.mp4"]  # nothing usable: every layer fails, no verdict
+    assert r["final_verdict"] is None and r["status"] == "decode_error" and "\n" not in r["error"]
+    assert all(r["layer_results"][LAYER_KEYS[n]]["status"] == "decode_error" for n in r["layers_executed"])
+    assert "garbage.mp4" in r["error"]  # the message names the file
+    r = by_name["truncated.mp4"]  # cut short: a verdict on what decoded, saying so
+    assert r["final_verdict"] in ("fake", "real") and r["status"] == "partial" and "cut short" in r["error"]
+    assert all(r["layer_results"][LAYER_KEYS[n]]["status"] == "partial" for n in r["layers_executed"])
+    assert "from what decoded of a file cut short" in r["reasoning"]
     assert by_name["no_audio.mp4"]["layer_results"]["1_audio"]["status"] == "no_audio"
     assert by_name["no_face.mp4"]["layer_results"]["3_lipsync"]["status"] == "no_face"
     assert by_name["short.mp4"]["layer_results"]["3_lipsync"]["status"] == "too_short"

@@ -50,11 +50,16 @@ def test_every_manifest_row_reaches_every_cache(manifest, caches):
 
 def test_faulty_files_get_statuses_and_one_line_errors(caches):
     audio, frames = by_video(caches["audio"]), by_video(caches["frames"])
-    assert audio["faulty/truncated"] == "decode_error" and frames["faulty/truncated"] == "decode_error"
+    # the cut file keeps what decodes (44 of 131 frames, 1.76 of 5.24 s), saying so
+    assert audio["faulty/truncated"] == "partial" and frames["faulty/truncated"] == "partial"
     assert audio["faulty/no_audio"] == "no_audio" and frames["faulty/no_audio"] == "ok"
     assert audio["faulty/short"] == "ok" and audio["faulty/no_face"] == "ok"
     errors = caches["audio"].set_index("video_id")["error"]
     assert "truncated.mp4" in errors["faulty/truncated"] and "\n" not in errors["faulty/truncated"]
+    assert "cut short, only 1.76 of 5.24 s of audio" in errors["faulty/truncated"]
+    cut = caches["frames"][caches["frames"]["video_id"] == "faulty/truncated"]
+    assert cut["frame_idx"].tolist() == [0] and cut["image"].notna().all()  # frame 130 of [0, 130] never came
+    assert "only 44 of 131 video frames" in cut["error"].iloc[0]
     assert "no audio stream" in errors["faulty/no_audio"]
 
 

@@ -1,15 +1,15 @@
 """A bad-media corpus: every kind of file a benchmark or a user's folder throws at the pipeline, in the `folder`
 dataset layout (`real/`, `fake/`), with the statuses each layer must give it.
 
-Broken files (corrupt, truncated, empty), missing streams (no audio, audio only), odd shapes (one frame, fewer
-frames than a lip clip, 4K, portrait, odd sizes, variable frame rate), odd names (unicode and spaces, upper-case
+Broken files (corrupt, truncated past its index, cut after its index so part of it decodes, empty), missing streams (no audio, audio only), odd shapes (one frame, fewer
+frames than a lip clip, 4K, portrait, rotated, odd sizes, variable frame rate), odd names (unicode and spaces, upper-case
 and wrong extensions, the same stem twice), links (dangling, a loop), an unreadable file, a file over
 `extract.limits.max_duration_s`, and audio in 8/16-bit and float at 8/44.1/48 kHz, mono and 5.1. Each case says
 which statuses each layer may give: exact ones where the file decides (a corrupt file is `decode_error`
 everywhere), a set where a face detector decides (random demo weights find faces or not).
 
-PyAV's muxer keeps no rotation metadata, so a phone's rotated clip is stood in for by what it decodes to, a
-portrait frame.
+A phone's portrait clip is stored sideways with a display rotation (`rotated.mp4`); decode turns its frames
+upright, as OpenCV's VideoCapture does for upstream's code.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ LONG_S = 40.0  # the long file's duration: tests set extract.limits.max_duration
 RATE = 16000
 ANY_FACE = frozenset({"ok", "no_face"})  # what a face detector with random weights may find
 LIP = frozenset({"ok", "no_face", "too_short"})
+PARTIAL = frozenset({"partial"})  # a cut file: scored on what decoded
 
 
 @dataclass(frozen=True)
@@ -68,20 +69,29 @@ def _tone(seconds: float, rate: int = RATE, channels: int = 1) -> np.ndarray:
 
 def write_video(path: Path, n_frames: int, size: tuple[int, int] = (128, 128), fps: float = 25.0,
                 audio_s: float | None = None, codec: str = "libx264", pix_fmt: str = "yuv420p",
-                fmt: str | None = None, pts: list[int] | None = None) -> Path:
+                fmt: str | None = None, pts: list[int] | None = None, faststart: bool = False,
+                rotation: int = 0) -> Path:
     """A clip of the astronaut: `size` (h, w), `n_frames` at `fps` (or at the given `pts` in 1/1000 s: variable
-    frame rate), with a mono AAC tone of `audio_s` seconds when given."""
+    frame rate), with a mono AAC tone of `audio_s` seconds when given; `faststart` puts the mp4's index first;
+    `rotation` (degrees counter-clockwise, a multiple of 90) stores the pictures turned back by it, with a display
+    rotation that turns them upright again, as a phone stores a portrait clip."""
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = size
-    with av.open(str(path), mode="w", format=fmt or "mp4") as box:
-        video = box.add_stream(codec, rate=Fraction(fps).limit_denominator(1000), width=w, height=h,
-                               pix_fmt=pix_fmt)
+    options = {"movflags": "faststart"} if faststart else {}
+    turns = round(rotation / 90) % 4
+    stored_h, stored_w = (w, h) if turns % 2 else (h, w)
+    with av.open(str(path), mode="w", format=fmt or "mp4", options=options) as box:
+        video = box.add_stream(codec, rate=Fraction(fps).limit_denominator(1000), width=stored_w,
+                               height=stored_h, pix_fmt=pix_fmt)
+        if turns:
+            video.set_display_rotation(rotation)
         video.codec_context.thread_count = 1
         if pts:  # timestamps in milliseconds, irregular
             video.codec_context.time_base = video.time_base = Fraction(1, 1000)
         sound = box.add_stream("aac", rate=RATE, layout="mono") if audio_s else None
         for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(_picture(h, w, i), format="rgb24")
+            stored = np.ascontiguousarray(np.rot90(_picture(h, w, i), -turns))
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
             frame.pts, frame.time_base = (pts[i], Fraction(1, 1000)) if pts else (i, 1 / Fraction(fps))
             box.mux(video.encode(frame))
         box.mux(video.encode(None))
@@ -118,6 +128,14 @@ def _truncated(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+def _cut(path: Path) -> None:
+    """A web-style mp4 (index first) cut after 60 % of its bytes: it opens, and about half of it decodes."""
+    whole = write_video(path.with_name(".whole.mp4"), 50, audio_s=2.0, faststart=True)
+    data = whole.read_bytes()
+    whole.unlink()
+    path.write_bytes(data[: int(len(data) * 0.6)])
+
+
 def _wav(seconds: float, rate: int, channels: int, subtype: str, fmt: str = "WAV") -> Callable[[Path], None]:
     def make(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +159,8 @@ CASES: tuple[Case, ...] = (
     Case("real/plain.mp4", _plain),
     Case("fake/corrupt.mp4", _bytes(np.random.default_rng(0).bytes(20000)), **_everywhere("decode_error")),
     Case("fake/truncated.mp4", _truncated, **_everywhere("decode_error")),
+    Case("fake/cut.mp4", _cut, audio=PARTIAL, semantic=PARTIAL, visual=PARTIAL | {"no_face"},
+         lip=PARTIAL | {"no_face", "too_short"}),
     Case("fake/empty.mp4", _bytes(b""), **_everywhere("decode_error")),
     Case("real/no_audio.mp4", lambda p: write_video(p, 30), audio=frozenset({"no_audio"})),
     Case("real/audio_only.wav", _wav(1.5, RATE, 1, "PCM_16"), **_audio_only()),
@@ -149,6 +169,7 @@ CASES: tuple[Case, ...] = (
     Case("real/uhd.mp4", lambda p: write_video(p, 2, size=(2160, 3840), audio_s=0.08),
          lip=frozenset({"too_short", "no_face"})),
     Case("real/portrait.mp4", lambda p: write_video(p, 30, size=(160, 96), audio_s=1.2)),
+    Case("real/rotated.mp4", lambda p: write_video(p, 30, size=(160, 96), audio_s=1.2, rotation=-90)),
     Case("real/odd_size.mkv", lambda p: write_video(p, 30, size=(97, 61), codec="mjpeg", pix_fmt="yuvj444p",
                                                      fmt="matroska", audio_s=1.2)),
     Case("real/vfr.mp4", lambda p: write_video(p, 30, audio_s=1.2, pts=[int(i * 40 + (i % 3) * 13) for i in

@@ -79,7 +79,9 @@ def _status_section(metrics: Mapping[str, Any]) -> str:
     lines = ["", "## Coverage and statuses", ""]
     for name, b in metrics["layers"].items():
         skipped = f"; {b['n_skipped']} units skipped (e.g. frames without a face)" if b.get("n_skipped") else ""
-        lines.append(f"- {name}: {b.get('n_ok')} of {metrics['n_videos']} videos scored from {b.get('n_units')} "
+        cut = b.get("statuses", {}).get("partial")
+        cut = f" ({cut} of them from files cut short: status partial)" if cut else ""
+        lines.append(f"- {name}: {b.get('n_ok')} of {metrics['n_videos']} videos scored{cut} from {b.get('n_units')} "
                      f"units; {b.get('statuses')}{skipped}" + _input_note(b.get("input") or {}))
     return "\n".join(lines) + "\n"
 

@@ -18,7 +18,7 @@ from tetrad import figures
 from tetrad.media.pixels import decode as decode_pixels
 from tetrad.media.recut import needs_video, recut_faces
 from tetrad.paths import Paths
-from tetrad.schemas import OK, StatusError
+from tetrad.schemas import StatusError, scored
 
 log = logging.getLogger(__name__)
 THUMB = 96  # px: a face thumbnail's side
@@ -60,7 +60,7 @@ def _rows(folder: Path, vids: set[str]) -> dict[str, pd.DataFrame]:
     if not shards or not vids:
         return {}
     table = pd.concat([pq.read_table(s, filters=[("video_id", "in", sorted(vids))]).to_pandas() for s in shards])
-    table = table[table["status"] == OK]
+    table = table[scored(table["status"])]
     return {str(v): rows for v, rows in table.groupby("video_id")}
 
 

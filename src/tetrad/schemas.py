@@ -2,7 +2,8 @@
 detector layers: each spelt once, here (docs/architecture.md, "Data contracts").
 
 Labels are int8 with 0 = real, 1 = fake. Every manifest row reaches every downstream table; a row that could
-not be processed carries a `status` other than "ok" and a one-line `error`.
+not be processed carries a `status` other than "ok" and a one-line `error`; a file that was cut short keeps what
+decoded, its rows `partial` (scored like ok rows) with an `error` saying how much was lost.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 OK = "ok"
+PARTIAL = "partial"  # a cut file, scored on what decoded; the error says how much was lost
 NO_AUDIO = "no_audio"
 NO_VIDEO = "no_video"  # an audio-only file, for the picture layers
 NO_FACE = "no_face"
@@ -19,7 +21,14 @@ TOO_LARGE = "too_large"  # frames over extract.limits.max_megapixels
 TIMEOUT = "timeout"  # over extract.limits.timeout_s of wall time in its worker
 DECODE_ERROR = "decode_error"
 ERROR = "error"
-STATUSES = (OK, NO_AUDIO, NO_VIDEO, NO_FACE, TOO_SHORT, TOO_LONG, TOO_LARGE, TIMEOUT, DECODE_ERROR, ERROR)
+STATUSES = (OK, PARTIAL, NO_AUDIO, NO_VIDEO, NO_FACE, TOO_SHORT, TOO_LONG, TOO_LARGE, TIMEOUT, DECODE_ERROR, ERROR)
+SCORED = (OK, PARTIAL)  # the statuses whose rows carry data and scores
+
+
+def scored(status: object) -> object:
+    """Whether a status (or a pandas Series of them) belongs to a row that carries data and scores."""
+    return status.isin(SCORED) if hasattr(status, "isin") else status in SCORED
+
 
 # What extract writes, one cache folder each; a detector reads one of them (DetectorSpec.input_kind).
 KINDS = ("audio", "frames", "faces", "mouths")

@@ -166,7 +166,7 @@ def test_full_decodes_every_frame_and_names_a_truncated_file(cut_tree):
     line = f"{re.escape(cut)}: only \\d+ of 50 video frames could be decoded; the audio stream decodes to " \
            r"[01]\.\d{3} s of the 2\.000 s its header declares \(truncated or corrupt file\)"
     assert re.fullmatch(line, report.undecodable[0]), report.undecodable[0]
-    assert "1 of 2 fully decoded files cannot be decoded" in report.warnings
+    assert any(w.startswith("1 of 2 fully decoded files cannot be decoded in full") for w in report.warnings)
     text = report.render()
     assert "decoded 2 files fully with PyAV" in text and f"undecodable files: 1\n  {report.undecodable[0]}" in text
     assert decode_fully(cut_tree / "real" / "good.mp4") == (True, True)

@@ -27,6 +27,7 @@ from tetrad.aggregate import (
     roc_table,
     simulate_cascade,
 )
+from tetrad.aggregate.cascade import cascade_stops
 from tetrad.params import AggregateParams
 
 SEED_W = {"audio": 0.30, "visual": 0.25, "lip": 0.25, "semantic": 0.20}
@@ -103,6 +104,20 @@ def test_ok_rows_without_score_do_not_count() -> None:
     out = reduce_units(units([("a", 0, None, None, 1.0, "ok", None)]), "mean_prob")
     assert out["status"].iloc[0] == "error" and "no unit" in out["error"].iloc[0]
     assert out["n_units"].iloc[0] == 0 and math.isnan(out["p_fake"].iloc[0])
+
+
+def test_a_cut_file_is_scored_and_partial() -> None:
+    """Units from a file cut short count like ok ones; the video is `partial`, carrying how much was lost."""
+    cut = "a.mp4: cut short, only 44 of 131 video frames could be decoded"
+    df = units([
+        ("a", 0, 2.0, 0.9, 1.0, "partial", cut),
+        ("a", 1, -2.0, 0.1, 1.0, "partial", cut),
+        ("b", 0, 1.0, 0.7, 1.0, "ok", None),
+    ])
+    out = reduce_units(df, "mean_prob").set_index("video_id")
+    assert out.loc["a", "p_fake"] == pytest.approx(0.5) and out.loc["a", "n_units"] == 2
+    assert out.loc["a", "status"] == "partial" and out.loc["a", "error"] == cut and out.loc["a", "n_skipped"] == 0
+    assert out.loc["b", "status"] == "ok" and out.loc["b", "error"] is None
 
 
 def test_unknown_rule_is_named() -> None:
@@ -245,6 +260,15 @@ def test_cascade_hand_computed() -> None:
     assert s["time_per_video_s_full"] == pytest.approx(4.0)
     assert s["time_per_video_s_cascade"] == pytest.approx(2.5)
     assert s["note"] is None
+
+
+def test_cascade_never_stops_on_a_fragment() -> None:
+    """v3's audio P(fake) 0.9 reaches fail_fast, but from a file cut short: the other layers still count."""
+    videos = cascade_videos().assign(audio_status=["ok", "ok", "decode_error", "partial"])
+    table, s = simulate_cascade(videos, "audio", ["visual"], 0.9, {"audio": 0.5, "visual": 0.5}, "abstain")
+    assert table["cascade_stopped"].tolist() == [True, False, False, False]
+    assert table["cascade_p_fake"].iloc[3] == pytest.approx((0.9 + 0.3) / 2)
+    assert cascade_stops(np.array([0.95, 0.95]), 0.9, ["ok", "partial"]).tolist() == [True, False]
 
 
 def test_cascade_without_first_layer_is_plain_fusion() -> None:

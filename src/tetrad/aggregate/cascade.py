@@ -14,6 +14,7 @@ import pandas as pd
 
 from tetrad.aggregate.fuse import fuse_weighted
 from tetrad.aggregate.metrics import as_float
+from tetrad.schemas import PARTIAL
 
 
 def _layer_frame(videos: pd.DataFrame, layers: Sequence[str], suffix: str) -> pd.DataFrame:
@@ -36,10 +37,12 @@ def _time_summary(videos: pd.DataFrame, layers: Sequence[str], rest: Sequence[st
     }
 
 
-def cascade_stops(p_first: np.ndarray, fail_fast: float) -> np.ndarray:
+def cascade_stops(p_first: np.ndarray, fail_fast: float, status: Sequence[str] | None = None) -> np.ndarray:
     """The cascade's rule, shared by this simulation and `tetrad analyze` (which really skips the rest): a video
-    stops when its first layer's P(fake) >= fail_fast; one the first layer could not score (NaN) never stops."""
-    return np.nan_to_num(np.asarray(p_first, dtype="float64"), nan=-np.inf) >= fail_fast
+    stops when its first layer's P(fake) >= fail_fast; one the first layer could not score (NaN) never stops,
+    nor one scored on a fragment (status `partial`: a file cut short), whose other layers still get their say."""
+    stops = np.nan_to_num(np.asarray(p_first, dtype="float64"), nan=-np.inf) >= fail_fast
+    return stops if status is None else stops & (np.asarray(status, dtype=object) != PARTIAL)
 
 
 def simulate_cascade(
@@ -52,7 +55,7 @@ def simulate_cascade(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Cascade score per video and a summary.
 
-    A video whose first-layer P(fake) >= fail_fast stops there (score = that P, the rest count as not run);
+    A video whose first-layer P(fake) >= fail_fast (from a whole file, not a `partial` one) stops there (score = that P, the rest count as not run);
     any other video, including one the first layer could not score, gets the weighted fusion of all layers.
     trigger_rate is over videos the first layer scored. gpu_time_saved_frac = rest layers' compute_s over
     triggered videos / all layers' compute_s over all videos.
@@ -62,7 +65,7 @@ def simulate_cascade(
     full = fuse_weighted(probs, weights, missing).to_numpy()
     if first in probs.columns:
         p_first = probs[first].to_numpy()
-        stopped = cascade_stops(p_first, fail_fast)
+        stopped = cascade_stops(p_first, fail_fast, videos.get(f"{first}_status"))
         n_first = int(np.sum(~np.isnan(p_first)))
         note = None if n_first else f"first layer {first!r} scored no video: nothing can stop early"
     else:

@@ -20,7 +20,7 @@ from tetrad.aggregate.cascade import simulate_cascade
 from tetrad.aggregate.fuse import FusionResult, fuse_logistic, fuse_tuned_weights, fuse_weighted
 from tetrad.aggregate.metrics import CI_METRICS, as_float, binary_metrics, bootstrap_ci, per_category, roc_table
 from tetrad.params import AggregateParams
-from tetrad.schemas import LAYER_LABELS, OK
+from tetrad.schemas import LAYER_LABELS, scored
 
 MANIFEST_COLUMNS = ["video_id", "label", "audio_label", "video_label", "category", "method", "group", "split",
                     "status", "error"]
@@ -94,7 +94,7 @@ def _layer_block(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     y, score = layer_labels(videos, label_col), videos[f"{layer}_p_fake"]
     status = videos[f"{layer}_status"].astype(str)
-    n_ok = int((status == OK).sum())
+    n_ok = int(scored(status).sum())  # partial videos (cut files) are scored too; `statuses` tells them apart
     block: dict[str, Any] = {
         "detector": detector,
         "label": label_col,

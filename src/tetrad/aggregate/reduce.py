@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.special import expit
 
 from tetrad.registry import Registry
-from tetrad.schemas import ERROR, OK
+from tetrad.schemas import ERROR, OK, PARTIAL, scored
 
 REDUCERS: Registry[Callable[[pd.DataFrame], pd.DataFrame]] = Registry("reduce rule")
 REDUCED_COLUMNS = ["video_id", "p_fake", "logit", "n_units", "n_skipped", "compute_s", "status", "error"]
@@ -48,16 +48,17 @@ RULES = tuple(REDUCERS.names())
 
 
 def _usable_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
-    """Units that count: status ok and carrying the score the rule averages (an ok row without it adds nothing)."""
+    """Units that count: status ok (or partial) and carrying the score the rule averages (an ok row without it
+    adds nothing)."""
     needed = "logit" if rule == "mean_logit_sigmoid" else "p_fake"
-    units = scores[(scores["status"] == OK) & scores[needed].notna()]
+    units = scores[scored(scores["status"]) & scores[needed].notna()]
     cols = ["video_id", "p_fake", "logit"] + (["frame_idx"] if rule == "max_face_mean_frame" else [])
     return units[cols].astype({"p_fake": "float64", "logit": "float64"})
 
 
 def _first_failure(scores: pd.DataFrame) -> pd.DataFrame:
     """Status and error of each video's first failing row, kept as a pair (groupby.first would mix rows)."""
-    failing = scores[scores["status"] != OK]
+    failing = scores[~scored(scores["status"])]
     return failing.drop_duplicates("video_id", keep="first").set_index("video_id")[["status", "error"]]
 
 
@@ -75,22 +76,31 @@ def reduce_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
     agg = reducer(units) if len(units) else pd.DataFrame(columns=["p_fake", "logit", "n_units"])
     out = agg.reindex(ids)
     out["n_units"] = out["n_units"].fillna(0).astype("int64")
-    skipped = scores[(scores["status"] == OK) & scores["p_fake"].isna() & scores["logit"].isna()]
+    skipped = scores[scored(scores["status"]) & scores["p_fake"].isna() & scores["logit"].isna()]
     out["n_skipped"] = skipped.groupby("video_id").size().reindex(ids).fillna(0).astype("int64")
     # min_count=0: a video whose rows carry no time (e.g. a status-only row) spent 0 s of model time.
     out["compute_s"] = pd.to_numeric(scores["compute_s"]).groupby(scores["video_id"]).sum(min_count=0)
     out["compute_s"] = out["compute_s"].astype("float64")
-    return _attach_status(out, _first_failure(scores)).reset_index()[REDUCED_COLUMNS]
+    return _attach_status(out, _first_failure(scores), _cut(scores)).reset_index()[REDUCED_COLUMNS]
 
 
-def _attach_status(out: pd.DataFrame, failure: pd.DataFrame) -> pd.DataFrame:
-    """ok where at least one unit counted; otherwise the first failure (or an explicit error if none)."""
-    scored = out["n_units"] > 0
+def _cut(scores: pd.DataFrame) -> pd.Series:
+    """The `partial` error of each video scored from a file that was cut short."""
+    cut = scores[scores["status"] == PARTIAL]
+    return cut.drop_duplicates("video_id").set_index("video_id")["error"]
+
+
+def _attach_status(out: pd.DataFrame, failure: pd.DataFrame, cut: pd.Series) -> pd.DataFrame:
+    """ok where at least one unit counted (partial, with its error, when the file was cut short); otherwise the
+    first failure (or an explicit error if none)."""
+    has_score = out["n_units"] > 0
     fail = failure.reindex(out.index)
-    status = np.where(scored, OK, fail["status"].fillna(ERROR).astype(object))
+    cut = cut.reindex(out.index)
+    status = np.where(has_score, np.where(cut.notna(), PARTIAL, OK), fail["status"].fillna(ERROR).astype(object))
     fallback = out.index.to_series().map(lambda v: f"{v}: no unit with status ok and a score")
-    error = np.where(scored, None, fail["error"].astype(object).where(fail["status"].notna(), fallback))
+    error = np.where(has_score, cut.astype(object).where(cut.notna(), None),
+                     fail["error"].astype(object).where(fail["status"].notna(), fallback))
     out = out.astype({"p_fake": "float64", "logit": "float64"})
-    out.loc[~scored, ["p_fake", "logit"]] = np.nan
+    out.loc[~has_score, ["p_fake", "logit"]] = np.nan
     return out.assign(status=pd.Series(status, index=out.index, dtype=object),
                       error=pd.Series(error, index=out.index, dtype=object))

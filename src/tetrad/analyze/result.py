@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from tetrad.aggregate.evaluate import jsonable
 from tetrad.analyze.run import Analysis, LayerRun
-from tetrad.schemas import LAYERS, OK
+from tetrad.schemas import LAYERS, OK, PARTIAL, scored
 
 LAYER_KEYS = {"audio": "1_audio", "visual": "2_visual", "lip": "3_lipsync", "semantic": "4_semantic"}
 UNIT_NAMES = {"audio": "windows", "frames": "frames", "faces": "faces", "mouths": "clips"}  # by input kind
@@ -51,7 +51,7 @@ def _file_result(analysis: Analysis, layers: dict[str, _LayerView], row: dict, p
     executed = [n for n in LAYERS if blocks[n]["status"] != NOT_RUN]
     final = row["final"]
     verdict = row["verdict"]
-    status, error = (OK, None) if verdict is not None else _first_failure(blocks, executed)
+    status, error = _file_status(blocks, executed) if verdict is not None else _first_failure(blocks, executed)
     out = {
         "file": vid, "path": path,
         "final_verdict": verdict, "p_fake": final,
@@ -89,7 +89,7 @@ def _layer_block(view: _LayerView, vid: str) -> dict[str, Any]:
 def _unit(u: dict) -> dict[str, Any]:
     out = {"idx": int(u["unit_idx"]), "frame_idx": None if pd.isna(u["frame_idx"]) else int(u["frame_idx"]),
            "t_start_s": u["t_start_s"], "t_end_s": u["t_end_s"], "p_fake": u["p_fake"], "logit": u["logit"]}
-    if isinstance(u["error"], str):
+    if isinstance(u["error"], str) and u["status"] != PARTIAL:
         out["skipped"] = u["error"]  # e.g. an SBI frame without a face: counted, not scored
     return out
 
@@ -103,9 +103,15 @@ def _not_run(name: str, analysis: Analysis, row: dict) -> dict[str, Any]:
     return {"layer": name, "status": NOT_RUN, "reason": why}
 
 
+def _file_status(blocks: dict[str, dict], executed: list[str]) -> tuple[str, str | None]:
+    """A verdict from a file cut short is `partial`, with the first cut layer's error saying how much was lost."""
+    cut = [n for n in executed if blocks[n]["status"] == PARTIAL]
+    return (PARTIAL, f"{cut[0]}: {blocks[cut[0]]['error']}") if cut else (OK, None)
+
+
 def _first_failure(blocks: dict[str, dict], executed: list[str]) -> tuple[str, str]:
     for name in executed:
-        if blocks[name]["status"] != OK:
+        if not scored(blocks[name]["status"]):
             return blocks[name]["status"], f"{name}: {blocks[name]['error']}"
     return "error", "no layer gave a score"
 
@@ -144,15 +150,17 @@ def reasoning(result: dict[str, Any]) -> str:
 def _layer_sentence(b: dict[str, Any]) -> str:
     demo = ", DEMO-RANDOM weights" if _demo(b) else ""
     head = f"{b['layer']} ({b['detector']}{demo})"
-    if b["status"] != OK:
+    if not scored(b["status"]):
         return f"{head}: no score ({b['status']}: {b['error']})."
     skipped = f", {b['n_skipped']} skipped" if b["n_skipped"] else ""
     text = f"{head}: P(fake) {b['p_fake']:.3f} from {b['n_units']} {b['unit']}{skipped}"
-    scored = [u for u in b["units"] if u["p_fake"] is not None]
-    if len(scored) > 1:
-        top = max(scored, key=lambda u: u["p_fake"])
-        low = min(u["p_fake"] for u in scored)
+    rated = [u for u in b["units"] if u["p_fake"] is not None]
+    if len(rated) > 1:
+        top = max(rated, key=lambda u: u["p_fake"])
+        low = min(u["p_fake"] for u in rated)
         text += f" (range {low:.3f}-{top['p_fake']:.3f}, highest {_where(top)})"
+    if b["status"] == PARTIAL:
+        text += f", from what decoded of a file cut short ({b['error']})"
     return text + "."
 
 
@@ -172,7 +180,7 @@ def _cascade_sentence(result: dict[str, Any]) -> str:
     if c["fired"]:
         return (f"{c['first']} P(fake) {first['p_fake']:.3f} >= the fail-fast threshold {c['threshold']:g}, so the "
                 f"cascade stopped: {', '.join(c['skipped']) or 'no other layer'} not decoded or run.")
-    if first["status"] != OK:
+    if not scored(first["status"]):
         return f"{c['first']} gave no score, so the cascade could not stop early."
     return f"{c['first']} P(fake) {first['p_fake']:.3f} < the fail-fast threshold {c['threshold']:g}: the other layers ran."
 
@@ -184,12 +192,12 @@ def _verdict_sentence(result: dict[str, Any]) -> str:
     if result["cascade"]["fired"]:
         source = f"Final P(fake) {p:.3f} is {result['cascade']['first']}'s alone"
     else:
-        scored = {n: w for n, w in fusion["weights"].items()
-                  if result["layer_results"][LAYER_KEYS[n]]["status"] == OK}
-        weights = ", ".join(f"{n} {w:g}" for n, w in scored.items())
-        source = (f"Fused P(fake) {p:.3f}: seed weights ({weights}) over the {len(scored)} "
-                  f"layer{'s' * (len(scored) != 1)} that scored")
-        source += ", renormalised" if fusion["missing"] == "abstain" and len(scored) < len(LAYERS) else ""
+        used = {n: w for n, w in fusion["weights"].items()
+                if scored(result["layer_results"][LAYER_KEYS[n]]["status"])}
+        weights = ", ".join(f"{n} {w:g}" for n, w in used.items())
+        source = (f"Fused P(fake) {p:.3f}: seed weights ({weights}) over the {len(used)} "
+                  f"layer{'s' * (len(used) != 1)} that scored")
+        source += ", renormalised" if fusion["missing"] == "abstain" and len(used) < len(LAYERS) else ""
     relation = ">" if verdict == "fake" else "<="
     return f"{source}; {p:.3f} {relation} threshold {fusion['threshold']:g}, verdict {verdict}."
 
@@ -212,9 +220,10 @@ def console_table(found: list[dict[str, Any]]) -> str:
 def _cell(block: dict[str, Any]) -> str:
     if block["status"] == NOT_RUN:
         return "skipped" if block["reason"].startswith("cascade") else "-"
-    if block["status"] != OK:
+    if not scored(block["status"]):
         return block["status"]
-    return f"{block['p_fake']:.3f}" + ("*" if _demo(block) else "")
+    cut = " (partial)" if block["status"] == PARTIAL else ""
+    return f"{block['p_fake']:.3f}" + ("*" if _demo(block) else "") + cut
 
 
 def demo_note(found: list[dict[str, Any]]) -> str | None:

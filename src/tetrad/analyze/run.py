@@ -112,8 +112,8 @@ def _analyze(files: list[Path], params: Params, cascade: bool, workdir: Path) ->
     if first:
         runs |= _phase(params, [first], manifest, workdir / "first", (assets, mean_face), decode_s)
         reduced = runs[first].reduced
-        stopped = set(reduced.loc[cascade_stops(reduced["p_fake"].to_numpy(), params.aggregate.fail_fast),
-                                  "video_id"])
+        stops = cascade_stops(reduced["p_fake"].to_numpy(), params.aggregate.fail_fast, reduced["status"])
+        stopped = set(reduced.loc[stops, "video_id"])
         log.info("cascade: %d of %d files stop after %s (P(fake) >= %s)", len(stopped), len(manifest), first,
                  params.aggregate.fail_fast)
     todo = manifest[~manifest["video_id"].isin(stopped)]

@@ -221,7 +221,8 @@ def _probe(table: pd.DataFrame, report: DoctorReport, n_probe: int | None, seed:
     report.probed = len(rows)
     if report.undecodable:
         how = "fully decoded" if report.full else "probed"
-        report.warnings.append(f"{len(report.undecodable)} of {len(rows)} {how} files cannot be decoded")
+        report.warnings.append(f"{len(report.undecodable)} of {len(rows)} {how} files cannot be decoded in full "
+                               "(the pipeline scores a cut file on what decodes, as `partial`)")
     if report.stream_problems:
         report.warnings.append(f"{len(report.stream_problems)} probed files lack a stream their labels describe")
 
@@ -277,7 +278,8 @@ def decode_fully(path: str | Path) -> tuple[bool, bool]:
     file when decoding fails or gives less than the header declares. A cut file (e.g. a broken download with its
     index first) opens and decodes its first frames fine, so only the whole stream tells; frame-threaded video
     decoding (as `tetrad.media.decode` does) stops early on it instead of raising, hence the count check, the same
-    rule as decode's: fewer video frames than the header declares is a decode_error."""
+    rule as decode's: fewer video frames than the header declares is a cut file (which the pipeline keeps as
+    `partial`; the doctor names it, a dataset should not hold one)."""
     try:
         with av.open(str(path)) as box:
             streams = [*box.streams.video, *box.streams.audio]

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tetrad.errors import UserError
+from tetrad.schemas import scored
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -58,6 +59,7 @@ class Unit:
     t_end_s: float
     data: np.ndarray = field(repr=False)
     frame_idx: int | None = None  # source frame of an image unit, first frame of a clip; None for audio
+    cut: str | None = None  # cut from a file that was cut short: its score row is `partial`, with this error
 
 
 class Detector(nn.Module):
@@ -78,7 +80,7 @@ class Detector(nn.Module):
         total); where make_units raises a StatusError it may raise it too (no units either way). The default,
         one unit per ok row, is exact for image detectors; a detector cutting otherwise overrides it through
         the same helper its make_units cuts with (e.g. `units.window_starts`), so the two cannot drift."""
-        return int((rows["status"] == "ok").sum())
+        return int(scored(rows["status"]).sum())
 
     def preprocess(self, units: list[Unit]) -> torch.Tensor:
         """CPU, pure, batched: units of equal shape -> model input."""

@@ -32,7 +32,7 @@ from tetrad.layers.calibrate import calibrate_head, fit_batchnorm, probe_images
 from tetrad.layers.registry import register_detector
 from tetrad.media import pixels
 from tetrad.params import ConfigError, build
-from tetrad.schemas import StatusError
+from tetrad.schemas import StatusError, scored
 from tetrad.weights.catalog import WeightEntry
 
 # The checkpoints this detector can load (read without importing this module by `tetrad weights`; literals only).
@@ -212,7 +212,7 @@ def clip_plan(video_id: str, rows: pd.DataFrame, clip_frames: int,
               max_frames: int | None) -> tuple[pd.DataFrame, list[int]]:
     """The rows the clips read (ok, in frame order, capped at `max_frames`) and each clip's first position among
     them. It reads only status and frame_idx, so `count_units` counts by it without decoding a pixel."""
-    ok = rows[rows["status"] == "ok"].sort_values("frame_idx")
+    ok = rows[scored(rows["status"])].sort_values("frame_idx")
     if max_frames is not None:
         ok = ok.iloc[:max_frames]
     n = len(ok)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from tetrad.layers.base import Unit
 from tetrad.media import pixels
-from tetrad.schemas import StatusError
+from tetrad.schemas import StatusError, scored
 
 # What an audio detector's `count_units` reads of the cache: a clip's length, never its samples.
 AUDIO_COUNT_COLUMNS = ("status", "sample_rate", "num_samples")
@@ -49,7 +49,7 @@ def windows_at(video_id: str, wave: np.ndarray, sr: int, starts: list[int], win:
 
 def image_units(video_id: str, rows: pd.DataFrame) -> list[Unit]:
     """One unit per cached image (frame or face crop), in frame order."""
-    ok = rows[rows["status"] == "ok"].sort_values(["frame_idx", "face_idx"])
+    ok = rows[scored(rows["status"])].sort_values(["frame_idx", "face_idx"])
     units = []
     for i, row in enumerate(ok.itertuples(index=False)):
         shape = (int(row.height), int(row.width), int(row.channels))

@@ -8,9 +8,14 @@ default (so the wav2vec2 layer sees what upstream's `librosa.load(sr=16000)` giv
 result to ceil(n * ratio) samples; we keep soxr's own length, round(n * ratio), the exact resampled length. A
 16 kHz file is not resampled at all, so AASIST reads what upstream's soundfile reads.
 
+Frames come upright: a display rotation in the container (phones' portrait clips) is applied, as OpenCV's
+VideoCapture applies it for upstream's code.
+
 Video decodes with frame threading (FFmpeg's AUTO: frame and slice threads), 1.3-1.8x faster than the default
 slice threading. Frame threading does not raise on a truncated stream, it stops early, so a stream that gives
-fewer frames than its header declares is reported as truncated (the whole file: its audio is not trusted either).
+fewer frames than its header declares is cut. A cut file keeps what decoded: each stream that fell short (fewer
+frames than declared, audio short of its declared duration, or FFmpeg failing part-way) is named in
+`Decoded.cut` with how much was lost, and its rows become `partial`; a stream that gave nothing is a decode_error.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class Decoded:
     fps: float = 0.0
     frames: list[Frame] = field(default_factory=list)  # the picked frames, unless decode() streamed them
     errors: dict[str, StatusError] = field(default_factory=dict)  # per stream ("audio", "video"): why it is absent
+    cut: dict[str, str] = field(default_factory=dict)  # per stream: how it fell short (its rows are `partial`)
+    n_decoded: int = 0  # video frames actually decoded (fewer than n_frames when the video is cut)
     faces: dict | None = None  # face detections per frame index, filled once by the extractors that need them
 
 
@@ -86,7 +93,7 @@ def read_frames(path: Path, wanted: set[int]) -> Iterator[Frame]:
             if index > last:
                 break
             if index in wanted:
-                yield index, float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
+                yield index, float(frame.time or 0.0), upright(frame)
 
 
 @contextlib.contextmanager
@@ -120,21 +127,40 @@ def _demux(container: av.container.InputContainer, out: Decoded, pick: Callable[
         wanted = set(pick(out.n_frames))
     streams = [s for s, use in ((audio_s, bool(sample_rate)), (video_s, bool(wanted))) if s is not None and use]
     audio = _AudioCollector(out.path) if sample_rate else None
-    index = 0
-    for packet in container.demux(streams):
-        for frame in packet.decode():
-            if isinstance(frame, av.AudioFrame):
-                audio.add(frame)
-            else:
-                if index in wanted:
-                    sink((index, float(frame.time or 0.0), frame.to_ndarray(format="rgb24")))
-                index += 1
+    failure = _read(container, streams, wanted, audio, sink, out)
     if audio is not None:
         out.audio = audio.wave(sample_rate)
-    _check_complete(out, wanted, index)
+    _check_complete(out, wanted, failure)
     if audio is not None and "audio" not in out.errors:
-        _check_audio_length(out, audio_s, audio.seconds)
+        _check_audio_length(out, audio_s, audio.seconds, failure)
     return out
+
+
+def _read(container: av.container.InputContainer, streams: list, wanted: set[int], audio: _AudioCollector | None,
+          sink: FrameSink, out: Decoded) -> str | None:
+    """Demux and decode until the end, or until FFmpeg fails part-way: what came before the failure is kept
+    (the caller decides whether it is enough) and the failure is returned as one line."""
+    try:
+        for packet in container.demux(streams):
+            for frame in packet.decode():
+                if isinstance(frame, av.AudioFrame):
+                    audio.add(frame)
+                    continue
+                if out.n_decoded in wanted:
+                    sink((out.n_decoded, float(frame.time or 0.0), upright(frame)))
+                out.n_decoded += 1
+    except av.error.FFmpegError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def upright(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's RGB as a player shows it. A phone's portrait clip is stored sideways with a display rotation,
+    which FFmpeg's command line and OpenCV's VideoCapture (upstream's reader) apply; decoded as stored, its faces
+    would lie on their side. `frame.rotation` is counter-clockwise, as np.rot90 turns."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = round(frame.rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 class _AudioCollector:
@@ -184,23 +210,34 @@ def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
     return soxr.resample(wave, rate, target, quality="HQ").astype(np.float32, copy=False)
 
 
-def _check_complete(out: Decoded, wanted: set[int], decoded: int) -> None:
-    if wanted and decoded < out.n_frames:
-        raise StatusError("decode_error", f"{out.path}: only {decoded} of {out.n_frames} video frames could be "
-                                          "decoded (truncated or corrupt file)")
+def _check_complete(out: Decoded, wanted: set[int], failure: str | None) -> None:
+    """A video stream that gave fewer frames than declared is cut (a decode_error when none of the frames wanted
+    came); an audio stream that gave no sample is absent, or a decode_error when the file is broken."""
+    short = bool(wanted) and out.n_decoded < out.n_frames
+    why = failure or "truncated or corrupt file"
+    if short and out.n_decoded <= min(wanted):
+        out.errors["video"] = StatusError("decode_error", f"{out.path}: no video frame could be decoded ({why})")
+    elif short:
+        kept = sum(1 for i in wanted if i < out.n_decoded)
+        out.cut["video"] = (f"{out.path}: cut short, only {out.n_decoded} of {out.n_frames} video frames could be "
+                            f"decoded ({kept} of the {len(wanted)} picked; {why})")
     if out.audio is not None and out.audio.size == 0:
-        out.errors["audio"] = StatusError("no_audio", f"{out.path}: audio stream holds no samples")
+        out.errors["audio"] = (StatusError("decode_error", f"{out.path}: no audio sample could be decoded ({why})")
+                               if short or failure else
+                               StatusError("no_audio", f"{out.path}: audio stream holds no samples"))
 
 
-def _check_audio_length(out: Decoded, stream: av.audio.stream.AudioStream, decoded_s: float) -> None:
-    """A cut file whose audio is read alone (no video frame count to compare with, e.g. the audio-first pass of
-    `tetrad analyze`) still reads as cut: its audio falls short of the duration the header declares."""
-    if not stream.duration or stream.time_base is None:
-        return  # nothing declared (e.g. a raw stream): nothing to compare with
-    declared = float(stream.duration * stream.time_base)
-    if decoded_s < declared - max(AUDIO_SHORTFALL_S, AUDIO_SHORTFALL * declared):
-        out.errors["audio"] = StatusError("decode_error", f"{out.path}: only {decoded_s:.2f} of {declared:.2f} s of "
-                                                          "audio could be decoded (truncated or corrupt file)")
+def _check_audio_length(out: Decoded, stream: av.audio.stream.AudioStream, decoded_s: float,
+                        failure: str | None) -> None:
+    """Audio that falls short of the duration its header declares (or that FFmpeg stopped decoding) is cut; the
+    check stands alone, so a cut file whose audio is read without its video (the audio-first pass of
+    `tetrad analyze`) still reads as cut."""
+    declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+    if declared is not None and decoded_s < declared - max(AUDIO_SHORTFALL_S, AUDIO_SHORTFALL * declared):
+        out.cut["audio"] = (f"{out.path}: cut short, only {decoded_s:.2f} of {declared:.2f} s of audio could be "
+                            f"decoded ({failure or 'truncated or corrupt file'})")
+    elif failure:
+        out.cut["audio"] = f"{out.path}: cut short, decoding stopped after {decoded_s:.2f} s of audio ({failure})"
 
 
 def _count_packets(path: Path) -> int:

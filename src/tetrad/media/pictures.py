@@ -69,6 +69,15 @@ class PicturePass:
             self._batch.append(frame)
             self._pixels += size
 
+    def cut_at(self, n_decoded: int) -> None:
+        """The video ended after `n_decoded` frames (a cut file): frames past it never came, so no kind waits for
+        them (the mouths' consecutive run and the face count end there too)."""
+        self.frame_picks = {i for i in self.frame_picks if i < n_decoded}
+        self.face_picks = {i for i in self.face_picks if i < n_decoded}
+        self.mouth_frames = [i for i in self.mouth_frames if i < n_decoded]
+        self.mouth_detect = {i for i in self.mouth_detect if i < n_decoded}
+        self.to_detect = self.face_picks | self.mouth_detect
+
     def rows_of(self, kind: str) -> list[dict[str, Any]]:
         """The finished rows of a picture kind (the mouths take their own pass: mouth_rows_streamed)."""
         self.flush()

@@ -10,6 +10,7 @@ forward with the layer's precision, TF32, channels_last and compile options."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import queue
@@ -78,14 +79,20 @@ def cut_units(detector: Detector, cache: pd.DataFrame,
             log.info("%s", exc)
             failed.append(status_score(str(vid), name, exc.status, str(exc)))
             continue
-        units.extend(made)
+        units.extend(mark_cut(made, rows))
         failed.extend(skipped_frames(str(vid), name, rows, len(made)))
     return units, failed
 
 
 def all_failed(rows: pd.DataFrame) -> bool:
-    """A video with no ok row: one status row in the scores, no units."""
-    return bool((rows["status"] != schemas.OK).all())
+    """A video with no ok (or partial) row: one status row in the scores, no units."""
+    return not bool(schemas.scored(rows["status"]).any())
+
+
+def mark_cut(units: list[Unit], rows: pd.DataFrame) -> list[Unit]:
+    """Units of a file that was cut short carry its `partial` error to their score rows."""
+    cut = rows.loc[rows["status"] == schemas.PARTIAL, "error"]
+    return [dataclasses.replace(u, cut=str(cut.iloc[0])) for u in units] if len(cut) else units
 
 
 def count_cache(detector: Detector, shards: list[Path]) -> list[int]:
@@ -113,7 +120,7 @@ def count_shard(detector: Detector, cache: pd.DataFrame) -> int:
 def skipped_frames(video_id: str, detector: str, rows: pd.DataFrame, first_idx: int) -> list[dict]:
     """Frames that failed inside a video that still has units (e.g. SBI frames without a face): rows with
     status ok and no score, so the reducers skip them while the scores table still counts and explains them."""
-    bad = rows[(rows["status"] != schemas.OK) & (rows["frame_idx"] >= 0)] if "frame_idx" in rows else rows[:0]
+    bad = rows[~schemas.scored(rows["status"]) & (rows["frame_idx"] >= 0)] if "frame_idx" in rows else rows[:0]
     return [{**status_score(video_id, detector, schemas.OK, f"skipped: {r.error}"), "unit_idx": first_idx + i,
              "frame_idx": int(r.frame_idx)} for i, r in enumerate(bad.itertuples(index=False))]
 
@@ -302,8 +309,8 @@ def _failed(detector: str, units: list[Unit], error: str) -> list[dict]:
 def _unit_row(detector: str, unit: Unit, logit: float, upstream: float | None, compute_s: float) -> dict:
     return {"video_id": unit.video_id, "unit_idx": unit.unit_idx, "frame_idx": unit.frame_idx, "detector": detector,
             "logit": logit, "p_fake": float(torch.sigmoid(torch.tensor(logit))), "upstream_score": upstream,
-            "t_start_s": unit.t_start_s, "t_end_s": unit.t_end_s, "compute_s": compute_s, "status": schemas.OK,
-            "error": None}
+            "t_start_s": unit.t_start_s, "t_end_s": unit.t_end_s, "compute_s": compute_s,
+            "status": schemas.OK if unit.cut is None else schemas.PARTIAL, "error": unit.cut}
 
 
 def batches(units: list[Unit], batch_size: int) -> Iterable[list[Unit]]:
@@ -332,8 +339,9 @@ def score_units(detector: Detector, units: list[Unit], batch_size: int, bar: tqd
 def finalise(rows: list[dict], manifest_ids: Iterable[str], detector: str) -> pd.DataFrame:
     """Every manifest video appears: a failed batch keeps only its status rows; absent videos get one."""
     table = pd.DataFrame(rows, columns=schemas.SCORES.names)
-    bad = set(table.loc[table["status"] != schemas.OK, "video_id"])
-    table = table[(table["status"] != schemas.OK) | ~table["video_id"].isin(bad)]
+    # a video with a failed batch keeps only its failure rows (skipped-frame rows are ok rows without a score)
+    bad = set(table.loc[~schemas.scored(table["status"]), "video_id"])
+    table = table[~schemas.scored(table["status"]) | ~table["video_id"].isin(bad)]
     table = table.drop_duplicates(["video_id", "unit_idx"])
     absent = sorted(set(manifest_ids) - set(table["video_id"]))
     extra = [status_score(v, detector, schemas.ERROR, f"{v}: not found in the extract cache") for v in absent]
@@ -451,7 +459,7 @@ def run(params: Params, dataset: str, layer: str, root: Path = Path(".")) -> pd.
     info["protocol"] = {"name": params.protocol, "departures": protocol.layer_departures(params, layer)}
     write_json(info, paths.score_info(layer))
     per_video = scores.groupby("video_id")["status"].first().value_counts().to_dict()
-    log.info("wrote %s: %d units, per-video status %s", out, int((scores["status"] == "ok").sum()), per_video)
+    log.info("wrote %s: %d units, per-video status %s", out, int(schemas.scored(scores["status"]).sum()), per_video)
     return scores
 
 

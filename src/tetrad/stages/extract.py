@@ -273,8 +273,9 @@ def _share_cores(workers: int) -> None:
 
 def _write_kind(table: pd.DataFrame, kind: str, path: Path, counts: dict[str, dict[str, int]]) -> None:
     write_table(table, path, KIND_SCHEMAS[kind])
-    ok = table["status"].eq(schemas.OK).groupby(table["video_id"]).any()  # a faceless frame does not fail a video
-    per_video = table.groupby("video_id")["status"].first().where(~ok, schemas.OK)
+    # a video's status: its first scored row's (a faceless frame does not fail a video), else its first row's
+    first = table.assign(rank=~schemas.scored(table["status"])).sort_values("rank", kind="stable")
+    per_video = first.groupby("video_id")["status"].first()
     for status, n in per_video.value_counts().items():
         counts[kind][str(status)] = counts[kind].get(str(status), 0) + int(n)
 
@@ -321,7 +322,21 @@ def _video_rows(row: dict, kinds: list[str], params: ExtractParams, assets: Asse
     except StatusError as exc:
         log.warning("%s", exc)
         return {k: [status_row(k, vid, exc.status, str(exc))] for k in kinds}
-    return {kind: _kind_rows(kind, row, decoded, sink[0] if sink else None, assets) for kind in kinds}
+    for why in decoded.cut.values():
+        log.warning("%s (kept as partial)", why)
+    if sink and "video" in decoded.cut:
+        sink[0].cut_at(decoded.n_decoded)
+    return {kind: _cut_marked(_kind_rows(kind, row, decoded, sink[0] if sink else None, assets),
+                              decoded.cut.get("audio" if kind == "audio" else "video")) for kind in kinds}
+
+
+def _cut_marked(rows: list[dict], cut: str | None) -> list[dict]:
+    """A cut stream's rows keep their data and say so: `partial`, with how much was lost as the error."""
+    if cut is not None:
+        for r in rows:
+            if r["status"] == schemas.OK:
+                r["status"], r["error"] = schemas.PARTIAL, cut
+    return rows
 
 
 def _union(picks: dict[str, Callable[[int], list[int]]], vid: str, params: ExtractParams, tools: FaceTools | None,
