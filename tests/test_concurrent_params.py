@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 BIN = Path(sys.executable).parent
@@ -118,3 +119,19 @@ def test_a_run_that_keeps_its_params_and_a_workspace_exp_run_both_pass(project):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (project / "one.txt").read_text() == "3\n" and (project / "two.txt").read_text() == "3\n"
+
+
+def test_records_of_dead_runs_and_temp_files_of_killed_stages_are_removed(tmp_path):
+    from tetrad.runguard import _forget_dead
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    me = psutil.Process()
+    live = tmp_path / f"tetrad-params-{me.pid}-{int(me.create_time())}.json"
+    dead = tmp_path / f"tetrad-params-{gone.pid}-{int(time.time())}.json"
+    reused = tmp_path / f"tetrad-params-{me.pid}-{int(me.create_time()) - 100}.json"  # same pid, another process
+    temp = tmp_path / f".tetrad-params-{gone.pid}-1.json.{gone.pid}"
+    for path in (live, dead, reused, temp):
+        path.write_text("{}")
+    _forget_dead(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]

@@ -87,10 +87,17 @@ def _claim(record: Path, content: dict) -> bool:
 
 
 def _forget_dead(folder: Path) -> None:
-    """Records of pipeline runs whose process is gone."""
+    """Records of pipeline runs whose process is gone, and temp files of stages killed while writing one."""
     for old in folder.glob("tetrad-params-*.json"):
         pid, start = (int(x) for x in old.stem.split("-")[2:4])
-        with contextlib.suppress(psutil.Error):
-            if psutil.pid_exists(pid) and int(psutil.Process(pid).create_time()) == start:
-                continue
-        old.unlink(missing_ok=True)
+        if not _alive(pid, start):
+            old.unlink(missing_ok=True)
+    for temp in folder.glob(".tetrad-params-*.json.*"):
+        if not psutil.pid_exists(int(temp.suffix[1:])):
+            temp.unlink(missing_ok=True)
+
+
+def _alive(pid: int, start: int) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return psutil.pid_exists(pid) and int(psutil.Process(pid).create_time()) == start
+    return False
