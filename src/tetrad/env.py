@@ -88,17 +88,19 @@ def stage_main(main: Callable[[], int | None]) -> int:
     """A stage's entry point (the top-level `stages/`): `guarded`; when DVC or `tetrad run` started the stage, an
     exit as soon as that pipeline dies (`die_with`) and a refusal to start when params.yaml changed since the
     run's earlier stages read it (tetrad.runguard)."""
-    if os.environ.get("DVC_STAGE") or os.environ.get(STAGE_ENV):
-        die_with(reason="the pipeline that started this stage died")
-    return guarded(lambda: _params_checked(main))
+    by_dvc, by_tetrad = os.environ.get("DVC_STAGE"), os.environ.get(STAGE_ENV)
+    if not (by_dvc or by_tetrad):
+        return guarded(main)  # started by hand or by a test: no pipeline to follow
+    die_with(reason="the pipeline that started this stage died")
+    return guarded(lambda: _params_checked(main, by_dvc or by_tetrad, bool(by_dvc)))
 
 
-def _params_checked(main: Callable[[], int | None]) -> int | None:
+def _params_checked(main: Callable[[], int | None], stage: str, by_dvc: bool) -> int | None:
     from tetrad.runguard import check_params  # psutil, only for stages
 
-    check_params()
+    check_params(stage, by_dvc)
     code = main()
-    check_params(done=True)
+    check_params(stage, by_dvc, done=True)
     return code
 
 

@@ -1,8 +1,8 @@
 """One pipeline run, one set of parameters: a guard against `params.yaml` changing under a running pipeline.
 
-`dvc exp run -S ...` rewrites params.yaml before it finds that DVC's lock is held by a running `dvc repro`; the
-stages of that repro which start afterwards would read the new values, and the run would mix parameters without
-a word. So each stage that DVC (or `tetrad run`) starts records the sha256 of the params.yaml it reads, under the
+`dvc exp run -S ...` rewrites params.yaml even while a `dvc repro` runs in the same checkout (DVC releases its
+lock while a stage's command runs); the stages of that repro which start afterwards would read the new values,
+DVC would record them beside outputs made with the old ones, and the run would mix parameters without a word. So each stage that DVC (or `tetrad run`) starts records the sha256 of the params.yaml it reads, under the
 id of the process running the pipeline (`.dvc/tmp/tetrad-params-<pid>-<start>.json`); the first stage of a run
 writes the record, every later stage of the same run compares with it and refuses to start when the file
 changed. A `dvc exp run -S` in the workspace is one run that rewrites params.yaml before its first stage starts,
@@ -21,7 +21,6 @@ from pathlib import Path
 
 import psutil
 
-from tetrad.env import STAGE_ENV
 from tetrad.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -34,17 +33,17 @@ class ParamsChanged(UserError):
             "beside it: `dvc exp run --queue -S ...`, then `dvc exp run --run-all`")
 
 
-def check_params(params: Path = Path("params.yaml"), done: bool = False) -> None:
+def check_params(stage: str, by_dvc: bool, params: Path = Path("params.yaml"), done: bool = False) -> None:
     """Refuse to start a stage whose params.yaml differs from the one its pipeline run's earlier stages read;
     with `done`, fail a stage whose params.yaml changed while it ran (DVC records the params it finds after a
-    stage, which would no longer be those its outputs were made with)."""
-    owner = pipeline_process()
+    stage, which would no longer be those its outputs were made with). `stage` names the stage; `by_dvc` says
+    whether DVC started it (else `tetrad run`)."""
+    owner = pipeline_process(by_dvc)
     folder = params.parent / ".dvc" / "tmp"
-    if owner is None or not params.is_file() or not folder.is_dir():
-        return  # not inside a pipeline run (tests, a stage started by hand): nothing to compare with
+    if not params.is_file() or not folder.is_dir():
+        return  # not a DVC project: no pipeline run to compare with
     digest = hashlib.sha256(params.read_bytes()).hexdigest()
     record = folder / f"tetrad-params-{owner.pid}-{int(owner.create_time())}.json"
-    stage = os.environ.get("DVC_STAGE") or os.environ.get(STAGE_ENV) or "?"
     if _claim(record, {"sha256": digest, "stage": stage, "time": time.time()}):
         _forget_dead(folder)
         return
@@ -57,13 +56,11 @@ def check_params(params: Path = Path("params.yaml"), done: bool = False) -> None
                                 if done else f"stage {stage} did not start"))
 
 
-def pipeline_process() -> psutil.Process | None:
-    """The process running this stage's pipeline: `tetrad run` (the parent), or the `dvc` process above DVC's
-    shell; None when no pipeline started this process."""
-    if os.environ.get(STAGE_ENV):
+def pipeline_process(by_dvc: bool) -> psutil.Process:
+    """The process running this stage's pipeline: the `dvc` process above DVC's shell, or `tetrad run` (the
+    parent, which starts stages without a shell)."""
+    if not by_dvc:
         return psutil.Process(os.getppid())
-    if not os.environ.get("DVC_STAGE"):
-        return None
     for parent in psutil.Process().parents():
         with contextlib.suppress(psutil.Error):
             if any(Path(word).name == "dvc" or word == "dvc" for word in parent.cmdline()[:3]):
