@@ -2,8 +2,9 @@
 
 `dvc exp run -S ...` rewrites params.yaml even while a `dvc repro` runs in the same checkout (DVC releases its
 lock while a stage's command runs); the stages of that repro which start afterwards would read the new values,
-DVC would record them beside outputs made with the old ones, and the run would mix parameters without a word. So each stage that DVC (or `tetrad run`) starts records the sha256 of the params.yaml it reads, under the
-id of the process running the pipeline (`.dvc/tmp/tetrad-params-<pid>-<start>.json`); the first stage of a run
+DVC would record them beside outputs made with the old ones, and the run would mix parameters without a word.
+So each stage that DVC (or `tetrad run`) starts records the sha256 of the params.yaml it reads, under the id of
+the process running the pipeline (`.dvc/tmp/tetrad-params-<pid>-<start>.json`); the first stage of a run
 writes the record, every later stage of the same run compares with it and refuses to start when the file
 changed. A `dvc exp run -S` in the workspace is one run that rewrites params.yaml before its first stage starts,
 so it passes; queued experiments (`dvc exp run --queue`) run in their own copies of the project.
@@ -38,10 +39,10 @@ def check_params(stage: str, by_dvc: bool, params: Path = Path("params.yaml"), d
     with `done`, fail a stage whose params.yaml changed while it ran (DVC records the params it finds after a
     stage, which would no longer be those its outputs were made with). `stage` names the stage; `by_dvc` says
     whether DVC started it (else `tetrad run`)."""
-    owner = pipeline_process(by_dvc)
     folder = params.parent / ".dvc" / "tmp"
     if not params.is_file() or not folder.is_dir():
         return  # not a DVC project: no pipeline run to compare with
+    owner = pipeline_process(by_dvc)
     digest = hashlib.sha256(params.read_bytes()).hexdigest()
     record = folder / f"tetrad-params-{owner.pid}-{int(owner.create_time())}.json"
     if _claim(record, {"sha256": digest, "stage": stage, "time": time.time()}):
