@@ -159,6 +159,27 @@ class AggregateParams:
 
 
 @dataclass(frozen=True)
+class EngineParams:
+    """Where extract and detect run (conf/engine/, docs/scale-out.md): `local` is this machine's processes (the
+    extract pool, detect's loader thread and forward); `ray` runs the same functions on a Ray cluster. Both give
+    the same bytes: the batch plan (`window_shards`) is shared, the rest only places work."""
+
+    name: str = "local"  # local | ray
+    window_shards: int = 64  # detect pools units into batches across this many shards, then flushes (both engines)
+    address: str = "local"  # ray: local (a one-machine cluster for the stage) | auto (RAY_ADDRESS's) | host:port
+    host: str = "127.0.0.1"  # ray, local cluster: the address its node, ports and dashboard bind to
+    dashboard: bool = False  # ray, local cluster: serve the dashboard on `host`
+    num_cpus: int | None = None  # ray, local cluster: its CPUs (None: all of this machine's)
+    num_gpus: int | None = None  # ray, local cluster: its GPUs (None: all)
+    extract_cpus: float = 1.0  # ray: CPUs per extract task (one shard's decode and crops)
+    cutters: int = 1  # ray: detect actors that read shards and cut units (CPU)
+    cutter_cpus: float = 1.0  # ray: CPUs per cutter
+    actors: int = 1  # ray: detect actors holding the model, each loaded once
+    actor_gpus: float = 0.0  # ray: GPUs per model actor (fractional shares a GPU: 0.5 puts two on one)
+    actor_cpus: float = 1.0  # ray: CPUs per model actor
+
+
+@dataclass(frozen=True)
 class WeightsParams:
     dir: str = "weights"
     allow_demo: bool = False  # fall back to random demo checkpoints when real ones are missing
@@ -181,6 +202,7 @@ class Params:
     layer_names: list[str] = field(default_factory=list)  # = the keys of `layer`
     extract: ExtractParams = field(default_factory=ExtractParams)
     aggregate: AggregateParams = field(default_factory=AggregateParams)
+    engine: EngineParams = field(default_factory=EngineParams)
     weights: WeightsParams = field(default_factory=WeightsParams)
     mlflow: MlflowParams = field(default_factory=MlflowParams)
 
@@ -195,6 +217,7 @@ _CHOICES = {
     "extract.face.mode": ("exact", "fast"),
     "extract.encoding": ("png", "raw"),
     "extract.faces.store": ("crops", "boxes"),
+    "engine.name": ("local", "ray"),
 }
 
 
@@ -214,6 +237,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "extract.limits.max_duration_s": (0.1, 10**7), "extract.limits.timeout_s": (0.001, 10**7),
     "extract.limits.max_megapixels": (0.01, 10**4),
     "extract.shard_mb": (1, 10**6), "extract.shard_size": (1, 10**6), "extract.workers": (1, 1024),
+    "engine.window_shards": (1, _BIG), "engine.num_cpus": (1, 10**5), "engine.num_gpus": (0, 10**4),
+    "engine.extract_cpus": (0.01, 1024), "engine.cutters": (1, 10**5), "engine.cutter_cpus": (0.01, 1024),
+    "engine.actors": (1, 10**5), "engine.actor_gpus": (0, 64), "engine.actor_cpus": (0, 1024),
     "layer.*.batch_size": (1, 10**5), "layer.*.prefetch": (1, 1024),
     "aggregate.threshold": (0, 1), "aggregate.fail_fast": (0, 1), "aggregate.seed_weights.*": (0, 1000),
     "aggregate.folds": (2, 1000), "aggregate.weight_grid_step": (0.01, 1), "aggregate.bootstrap": (1, 10**6),

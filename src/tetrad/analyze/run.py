@@ -141,7 +141,8 @@ def _score_layer(params: Params, name: str, manifest: pd.DataFrame, cache: Path,
     detector, weights, load_s = load_layer(params, name)
     device = next(detector.parameters()).device
     try:
-        scores, timing = score_cache(detector, manifest, sorted((cache / cfg.input).glob("part-*.parquet")), cfg)
+        scores, timing = score_cache(detector, manifest, sorted((cache / cfg.input).glob("part-*.parquet")), cfg,
+                                     params.engine.window_shards)
         info = run_info(detector, weights, cfg, {"load_s": load_s, **timing})
     finally:
         del detector  # the only reference: the model is freed before the next layer loads

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import pickle
 import queue
 import threading
 import time
@@ -39,7 +40,7 @@ from tetrad.layers.checkpoints import (
     write_demo_weights,
 )
 from tetrad.media.recut import needs_video, recut_faces
-from tetrad.params import ConfigError, LayerParams, Params, load_params
+from tetrad.params import ConfigError, EngineParams, LayerParams, Params, load_params
 from tetrad.paths import Paths
 from tetrad.schemas import StatusError
 from tetrad.stages import stage_arguments
@@ -51,6 +52,7 @@ AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # laye
 # batch; past this many batches' worth of pending units the oldest shape goes out as a partial batch, so memory
 # stays bounded however many one-off shapes a dataset has.
 MAX_PENDING_BATCHES = 4
+WINDOW = EngineParams().window_shards  # engine.window_shards: shards whose units pool into batches
 
 
 def status_score(video_id: str, detector: str, status: str, error: str | None) -> dict:
@@ -155,28 +157,44 @@ def prepare(detector: Detector, units: list[Unit], pin: bool) -> Loaded:
 
 
 def load_batches(detector: Detector, shards: list[Path], batch_size: int, pin: bool,
-                 sources: Mapping[str, str] | None = None) -> Iterator[Loaded]:
+                 sources: Mapping[str, str] | None = None, window: int = WINDOW) -> Iterator[Loaded]:
     """Shards in order -> each shard's status rows, then batches of equal-shape units (so no input is padded).
-    Units are pooled across shards and videos, so batches stay full; what is left is flushed at the end."""
+    Units are pooled across the shards of a window of `window` shards and their videos, so batches stay full;
+    what is left goes out at the window's end."""
     schema = schema_for(detector.spec.input_kind)
-    pool: dict[tuple, list[Unit]] = {}
+    pool = ShapePool(batch_size)
     for i, shard in enumerate(shards):
         units, failed = cut_units(detector, read_table(shard, schema), sources)
         yield Loaded(rows=failed, shard=i, cut=len(units))
         for unit in units:
-            pool.setdefault(unit.data.shape, []).append(unit)
-            for group in _ready(pool, unit.data.shape, batch_size):
+            for group in pool.add(unit.data.shape, unit):
                 yield prepare(detector, group, pin)
-    for group in pool.values():
-        yield prepare(detector, group, pin)
+        if (i + 1) % window == 0 or i + 1 == len(shards):
+            for group in pool.flush():
+                yield prepare(detector, group, pin)
 
 
-def _ready(pool: dict[tuple, list[Unit]], shape: tuple, batch_size: int) -> list[list[Unit]]:
-    """The groups to batch now: `shape`'s when full, and the oldest ones while the pool holds too many units."""
-    ready = [pool.pop(shape)] if len(pool[shape]) >= batch_size else []
-    while sum(map(len, pool.values())) > MAX_PENDING_BATCHES * batch_size:
-        ready.append(pool.pop(next(iter(pool))))
-    return ready
+class ShapePool:
+    """The batch plan both engines follow (the Ray engine replays it on unit shapes), so their batches, and so
+    their fp32 logits, are the same: a shape's batch leaves as soon as `batch_size` of its items wait, and the
+    oldest shape leaves early while more than MAX_PENDING_BATCHES batches' worth wait."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.groups: dict[tuple, list] = {}
+
+    def add(self, shape: tuple, item: Any) -> list[list]:
+        """Pool one item; returns the groups to batch now."""
+        self.groups.setdefault(shape, []).append(item)
+        ready = [self.groups.pop(shape)] if len(self.groups[shape]) >= self.batch_size else []
+        while sum(map(len, self.groups.values())) > MAX_PENDING_BATCHES * self.batch_size:
+            ready.append(self.groups.pop(next(iter(self.groups))))
+        return ready
+
+    def flush(self) -> list[list]:
+        """Every waiting group (a window's end)."""
+        out, self.groups = list(self.groups.values()), {}
+        return out
 
 
 _DONE = object()  # the loader's last item after a clean run
@@ -184,13 +202,13 @@ _DONE = object()  # the loader's last item after a clean run
 
 @contextlib.contextmanager
 def prefetched(detector: Detector, shards: list[Path], batch_size: int, prefetch: int,
-               pin: bool, sources: Mapping[str, str] | None = None) -> Iterator[Iterator[Loaded]]:
+               pin: bool, sources: Mapping[str, str] | None = None, window: int = WINDOW) -> Iterator[Iterator[Loaded]]:
     """`load_batches` run ahead in a loader thread, at most `prefetch` items queued. The thread's exception is
     re-raised in the caller's thread; the thread has ended when the block exits, however it exits (a clean
     run, an exception in either thread, KeyboardInterrupt)."""
     out: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
-    items = load_batches(detector, shards, batch_size, pin, sources)
+    items = load_batches(detector, shards, batch_size, pin, sources, window)
     thread = threading.Thread(target=_load, args=(items, out, stop), name=f"detect-loader-{detector.spec.name}",
                               daemon=True)
     thread.start()
@@ -349,8 +367,8 @@ def finalise(rows: list[dict], manifest_ids: Iterable[str], detector: str) -> pd
     return table.sort_values(["video_id", "unit_idx"], ignore_index=True)
 
 
-def score_cache(detector: Detector, manifest: pd.DataFrame, shards: list[Path],
-                cfg: LayerParams) -> tuple[pd.DataFrame, dict[str, Any]]:
+def score_cache(detector: Detector, manifest: pd.DataFrame, shards: list[Path], cfg: LayerParams,
+                window: int = WINDOW) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Score a whole cache with the prefetching engine; returns the scores and the run's timings. Memory stays
     bounded: one shard being cut, `prefetch` queued batches and the pool of pending units. Log records go
     through tqdm.write meanwhile (the loader thread's too), so no log line tears the bar."""
@@ -360,15 +378,20 @@ def score_cache(detector: Detector, manifest: pd.DataFrame, shards: list[Path],
         torch.cuda.reset_peak_memory_stats(engine.device)
     start = time.perf_counter()
     # face crops stored as boxes are cut again from these files
-    sources = dict(zip(manifest["video_id"], manifest["path"])) if "path" in manifest else {}
-    with logging_redirect_tqdm(), tf32_policy(cfg.tf32), prefetched(detector, shards, cfg.batch_size,
-                                                                    cfg.prefetch, engine.pin, sources) as items:
+    sources = video_sources(manifest)
+    with logging_redirect_tqdm(), tf32_policy(cfg.tf32), prefetched(detector, shards, cfg.batch_size, cfg.prefetch,
+                                                                    engine.pin, sources, window) as items:
         counted = count_cache(detector, shards)  # while the loader cuts the first shard
         with tqdm(desc=f"detect {name}", unit="unit", total=sum(counted)) as bar:
             rows, timing = _consume(items, engine, name, UnitTotal(bar, counted, name))
     timing["wall_s"] = time.perf_counter() - start
     log.info("%s: read %d cache shards for %d manifest videos", name, len(shards), len(manifest))
     return finalise(rows, manifest["video_id"], name), {**timing, **_throughput(timing, engine.device)}
+
+
+def video_sources(manifest: pd.DataFrame) -> dict[str, str]:
+    """Each video's file, from which face crops stored as boxes are cut again."""
+    return dict(zip(manifest["video_id"], manifest["path"])) if "path" in manifest else {}
 
 
 @dataclass
@@ -421,15 +444,149 @@ def _throughput(timing: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return out
 
 
+# ------------------------------------------------------------------------------------ Ray engine (engine=ray)
+
+
+def score_cache_ray(detector: Detector, manifest: pd.DataFrame, shards: list[Path], params: Params,
+                    layer: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """`score_cache` on a Ray cluster, window by window of `engine.window_shards` shards: cutter actors read
+    the window's shards and cut units (CPU), the driver replays `ShapePool` on the units' shapes, and model
+    actors (`engine.actors`, `engine.actor_gpus` each) score exactly the batches the local engine forms, so
+    the scores are the same bytes. Units wait in Ray's object store between the two, a window at a time."""
+    from tetrad import cluster
+
+    name, engine = detector.spec.name, params.engine
+    counted = count_cache(detector, shards)
+    rows: list[dict] = []
+    timing: dict[str, Any] = {"wall_s": 0.0, "forward_s": 0.0, "units": 0}
+    start = time.perf_counter()
+    with cluster.connected(engine), logging_redirect_tqdm(), \
+            tqdm(desc=f"detect {name} (ray)", unit="unit", total=sum(counted)) as bar:
+        timing["cluster"] = cluster.describe()
+        total = UnitTotal(bar, counted, name)
+        for first in range(0, len(shards), engine.window_shards):
+            window = shards[first:first + engine.window_shards]
+            rows += _ray_window(params, layer, first, window, video_sources(manifest), total, timing)
+    timing["wall_s"] = time.perf_counter() - start
+    log.info("%s: read %d cache shards for %d manifest videos on Ray", name, len(shards), len(manifest))
+    return finalise(rows, manifest["video_id"], name), {**timing, **_throughput(timing, torch.device("cpu"))}
+
+
+def _ray_window(params: Params, layer: str, first: int, window: list[Path], sources: dict[str, str],
+                total: UnitTotal, timing: dict[str, Any]) -> list[dict]:
+    """One window: cut, plan, score; returns its score and status rows."""
+    import ray.data
+
+
+    engine = params.engine
+    items = [{"shard": first + i, "path": str(p)} for i, p in enumerate(window)]
+    cut = ray.data.from_items(items).map_batches(
+        RayCutter, fn_constructor_args=(params, layer, sources), batch_size=1, batch_format="pandas",
+        compute=ray.data.ActorPoolStrategy(size=min(engine.cutters, len(window))), num_cpus=engine.cutter_cpus).materialize()
+    meta = cut.drop_columns(["unit"]).to_pandas().sort_values(["shard", "pos"], kind="stable")
+    rows: list[dict] = []
+    for report in meta[meta["pos"] < 0].itertuples():
+        rows += pickle.loads(report.report)
+        total.cut(int(report.shard), int(report.n_cut))
+    plan = plan_batches(meta[meta["pos"] >= 0], params.layer[layer].batch_size)
+    if not plan:
+        return rows
+    scored = cut.map_batches(_tag_batches, fn_kwargs={"plan": plan}, batch_format="pandas").groupby(
+        "batch").map_groups(RayScorer, fn_constructor_args=(params, layer), batch_format="pandas",
+                            compute=ray.data.ActorPoolStrategy(size=engine.actors), num_gpus=engine.actor_gpus,
+                            num_cpus=engine.actor_cpus)
+    for out in scored.iter_rows():
+        rows += pickle.loads(out["rows"])
+        timing["forward_s"] += out["forward_s"]
+        timing["units"] += out["n"]
+        timing["device"] = out["device"]
+        total.bar.update(out["n"])
+    return rows
+
+
+def plan_batches(units: pd.DataFrame, batch_size: int) -> dict[tuple[int, int], int]:
+    """(shard, pos) of each unit -> its batch number, by the local engine's rule (`ShapePool`) over the
+    window's units in shard order."""
+    pool, plan = ShapePool(batch_size), {}
+
+    def number(groups: list[list]) -> None:
+        for group in groups:
+            batch = len(set(plan.values()))
+            plan.update({key: batch for key in group})
+
+    for unit in units.itertuples():
+        number(pool.add(tuple(unit.shape), (int(unit.shard), int(unit.pos))))
+    number(pool.flush())
+    return plan
+
+
+def _tag_batches(units: pd.DataFrame, plan: dict[tuple[int, int], int]) -> pd.DataFrame:
+    units = units[units["pos"] >= 0]
+    return units.assign(batch=[plan[(int(s), int(p))] for s, p in zip(units["shard"], units["pos"])])
+
+
+class RayCutter:
+    """A Ray actor that reads cache shards and cuts their units (`cut_units`), on the CPU: one row per unit
+    (pickled, exact) with its shard, position and shape, and one report row per shard (its status rows and how
+    many units it cut)."""
+
+    def __init__(self, params: Params, layer: str, sources: dict[str, str]) -> None:
+        _ray_worker_setup(params.engine.cutter_cpus)
+        cpu = dataclasses.replace(params.layer[layer], device="cpu")
+        params = dataclasses.replace(params, layer={**params.layer, layer: cpu})
+        self.detector = load_layer(params, layer, write_demo=False)[0]
+        self.schema = schema_for(self.detector.spec.input_kind)
+        self.sources = sources
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        out = []
+        for shard, path in zip(batch["shard"], batch["path"]):
+            units, failed = cut_units(self.detector, read_table(Path(path), self.schema), self.sources)
+            out.append({"shard": shard, "pos": -1, "shape": [], "unit": None, "report": pickle.dumps(failed),
+                        "n_cut": len(units)})
+            out += [{"shard": shard, "pos": i, "shape": list(u.data.shape), "unit": pickle.dumps(u),
+                     "report": None, "n_cut": 0} for i, u in enumerate(units)]
+        return pd.DataFrame(out)
+
+
+class RayScorer:
+    """A Ray actor holding the layer's model (loaded once, on its GPU share when it has one) that scores one
+    planned batch per call, with the layer's engine options, exactly as `score_cache` scores it."""
+
+    def __init__(self, params: Params, layer: str) -> None:
+        _ray_worker_setup(params.engine.actor_cpus)
+        self.cfg = params.layer[layer]
+        self.detector = load_layer(params, layer, write_demo=False)[0]
+        self.engine = make_engine(self.detector, self.cfg)
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        batch = batch.sort_values(["shard", "pos"], kind="stable")  # the order the local engine pooled them in
+        units = [pickle.loads(u) for u in batch["unit"]]
+        with tf32_policy(self.cfg.tf32):
+            rows, forward_s = score_batch(self.detector.spec.name, self.engine,
+                                          prepare(self.detector, units, self.engine.pin))
+        return pd.DataFrame({"rows": [pickle.dumps(rows)], "n": [len(units)], "forward_s": [forward_s],
+                             "device": [str(self.engine.device)]})
+
+
+def _ray_worker_setup(cpus: float) -> None:
+    """A Ray worker logs as the stage does (Ray relays its stderr to the driver), stays offline, and runs torch
+    on as many threads as it holds CPUs: CPU results depend in their last bits on torch's thread count, so
+    the local engine's bytes come back when an actor has as many threads as the local process."""
+    setup()
+    torch.set_num_threads(max(1, int(cpus)))
+
+
 def schema_for(kind: str) -> pa.Schema:
     return {"audio": schemas.AUDIO}.get(kind, schemas.FRAMES)
 
 
-def load_layer(params: Params, layer: str) -> tuple[Detector, LayerWeights, float]:
-    """A layer's detector with its weights (demo ones written first where allowed), and the load time: what
-    the detect stage and `tetrad analyze` both score with."""
+def load_layer(params: Params, layer: str, write_demo: bool = True) -> tuple[Detector, LayerWeights, float]:
+    """A layer's detector with its weights (demo ones written first where allowed, unless `write_demo` is False:
+    Ray actors load what the driver wrote), and the load time: what the detect stage and `tetrad analyze` both
+    score with."""
     cfg = params.layer[layer]
-    if params.weights.allow_demo:  # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
+    if params.weights.allow_demo and write_demo:  # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
         write_demo_weights(params, layers=[layer])
     inputs = get_spec(cfg.detector).inputs
     if cfg.input not in inputs:
@@ -450,10 +607,14 @@ def run(params: Params, dataset: str, layer: str, root: Path = Path(".")) -> pd.
     detector, weights, load_s = load_layer(params, layer)
     manifest = read_table(paths.manifest, schemas.MANIFEST)
     shards = sorted(paths.cache(cfg.input).glob("part-*.parquet"))
-    scores, timing = score_cache(detector, manifest, shards, cfg)
+    if params.engine.name == "ray":
+        scores, timing = score_cache_ray(detector, manifest, shards, params, layer)
+    else:
+        scores, timing = score_cache(detector, manifest, shards, cfg, params.engine.window_shards)
     remove_stale_temps(paths.scores(layer).parent)  # a killed run's half-written table
     out = write_table(scores, paths.scores(layer), schemas.SCORES)
     info = run_info(detector, weights, cfg, {"load_s": load_s, **timing})
+    info["engine"]["name"] = params.engine.name
     made_by = paths.provenance(cfg.input)  # face kinds: which detector / mean face cut the crops
     info["input"] = {"kind": cfg.input, **(json.loads(made_by.read_text()) if made_by.is_file() else {})}
     info["protocol"] = {"name": params.protocol, "departures": protocol.layer_departures(params, layer)}

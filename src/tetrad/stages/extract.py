@@ -9,6 +9,7 @@ import logging.handlers
 import multiprocessing
 import multiprocessing.queues
 import os
+import pickle
 import queue
 import threading
 import time
@@ -39,7 +40,7 @@ from tetrad.media.meanface import (
     write_demo_mean_face,
 )
 from tetrad.media.pictures import PicturePass, mouth_rows_streamed
-from tetrad.params import ExtractParams, Params, load_params
+from tetrad.params import EngineParams, ExtractParams, Params, load_params
 from tetrad.paths import PROVENANCE, Paths
 from tetrad.schemas import FACE_KINDS, KINDS, StatusError
 from tetrad.stages import stage_arguments
@@ -160,13 +161,11 @@ def remove_stale(kinds: list[str], params: ExtractParams, manifest: pd.DataFrame
 
 
 def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out_dirs: dict[str, Path],
-            assets: Assets = Assets(), seconds: dict[str, float] | None = None) -> dict[str, dict[str, int]]:
+            assets: Assets = Assets(), seconds: dict[str, float] | None = None,
+            engine: EngineParams = EngineParams()) -> dict[str, dict[str, int]]:
     """Write every kind's shards; returns per-kind status counts of the rows written in this run, and fills
-    `seconds` (when given) with each video's decode-and-crop time in its worker.
-
-    Each shard is written (atomically) as soon as its own videos are done, so a killed run keeps every finished
-    shard; only a few shards are queued ahead on the pool, so the parent's memory does not grow with the dataset.
-    """
+    `seconds` (when given) with each video's decode-and-crop time in its worker. With engine.name=ray the
+    shards are written on a Ray cluster (`extract_on_ray`), the same files."""
     for kind in kinds:
         out_dirs[kind].mkdir(parents=True, exist_ok=True)
     if "mouths" in kinds and assets.mean_face is None:
@@ -175,13 +174,25 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
     remove_stale(kinds, params, manifest, out_dirs, assets)
     every = plan_shards(manifest, kinds, params, out_dirs, assets)
     plan = [(rows, todo) for rows, todo in every if todo]
-    done = len(every) - len(plan)
-    log.info("extract %s: %d shards to write, %d already done (resumed)", kinds, len(plan), done)
+    log.info("extract %s: %d shards to write, %d already done (resumed)", kinds, len(plan), len(every) - len(plan))
     counts: dict[str, dict[str, int]] = {k: {} for k in kinds}
-    workers, context = max(1, params.workers), _worker_context()
     # the total is known before the first video: the videos of the shards still to write
     with logging_redirect_tqdm(), tqdm(total=sum(len(rows) for rows, _ in plan), desc="extract",
-                                       unit="video") as bar, worker_logs(context) as logs, \
+                                       unit="video") as bar:
+        if engine.name == "ray":
+            extract_on_ray(plan, params, assets, engine, bar, counts, seconds)
+        else:
+            _extract_local(plan, params, assets, bar, counts, seconds)
+    return counts
+
+
+def _extract_local(plan: list[tuple[pd.DataFrame, dict[str, Path]]], params: ExtractParams, assets: Assets,
+                   bar: tqdm, counts: dict[str, dict[str, int]], seconds: dict[str, float] | None) -> None:
+    """The local engine: each shard is written (atomically) as soon as its own videos are done, so a killed run
+    keeps every finished shard; only a few shards are queued ahead on the pool, so the parent's memory does not
+    grow with the dataset."""
+    workers, context = max(1, params.workers), _worker_context()
+    with worker_logs(context) as logs, \
             ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
                                 initargs=(workers, logs, logging.getLogger().getEffectiveLevel(), os.getpid())) as pool:
         pending: deque[tuple[dict[str, Path], list[Future]]] = deque()
@@ -192,7 +203,6 @@ def extract(manifest: pd.DataFrame, kinds: list[str], params: ExtractParams, out
                 _finish_shard(*pending.popleft(), bar, counts, seconds)
         while pending:
             _finish_shard(*pending.popleft(), bar, counts, seconds)
-    return counts
 
 
 def _finish_shard(todo: dict[str, Path], futures: list[Future], bar: tqdm, counts: dict[str, dict[str, int]],
@@ -205,8 +215,57 @@ def _finish_shard(todo: dict[str, Path], futures: list[Future], bar: tqdm, count
         if seconds is not None:
             seconds[vid] = took
         bar.update()
+    write_shard(todo, results, counts)
+
+
+def write_shard(todo: dict[str, Path], results: list[dict[str, list[dict]]],
+                counts: dict[str, dict[str, int]]) -> None:
+    """Write each kind's file of one shard from its videos' results, in manifest order."""
     for kind, path in todo.items():
         _write_kind(pd.DataFrame([r for res in results for r in res[kind]]), kind, path, counts)
+
+
+def extract_on_ray(plan: list[tuple[pd.DataFrame, dict[str, Path]]], params: ExtractParams, assets: Assets,
+                   engine: EngineParams, bar: tqdm, counts: dict[str, dict[str, int]],
+                   seconds: dict[str, float] | None) -> None:
+    """The Ray engine: one Ray Data task per shard still to write (`engine.extract_cpus` each) decodes its
+    videos and writes its files where the local engine would (a path every node sees: docs/scale-out.md). A
+    task lost with its worker runs again (Ray Data retries system failures) and rewrites its shard whole; a killed run
+    resumes from the finished shards, as the local one does."""
+    import ray.data
+
+    from tetrad import cluster
+
+    items = [{"rows": pickle.dumps(rows.to_dict("records")), "todo": pickle.dumps(todo)} for rows, todo in plan]
+    if not items:
+        return
+    with cluster.connected(engine):
+        shards = ray.data.from_items(items).map_batches(
+            _ray_shards, fn_args=(params, assets, engine.extract_cpus), batch_size=1, batch_format="pandas",
+            num_cpus=engine.extract_cpus)
+        for done in shards.iter_rows():
+            for kind, by_status in pickle.loads(done["counts"]).items():
+                for status, n in by_status.items():
+                    counts[kind][status] = counts[kind].get(status, 0) + n
+            if seconds is not None:
+                seconds.update(pickle.loads(done["seconds"]))
+            bar.update(len(pickle.loads(done["seconds"])))
+
+
+def _ray_shards(batch: pd.DataFrame, params: ExtractParams, assets: Assets, cpus: float) -> pd.DataFrame:
+    """A Ray task: extract and write the shards of `batch` (one per call); returns their counts and times."""
+    setup()
+    torch_threads(max(1, int(cpus)))
+    out = []
+    for rows, todo in zip(batch["rows"], batch["todo"]):
+        todo, results, took = pickle.loads(todo), [], {}
+        for row in pickle.loads(rows):
+            result, (vid, took[vid]) = _timed_video(row, list(todo), params, assets)
+            results.append(result)
+        counts: dict[str, dict[str, int]] = {k: {} for k in todo}
+        write_shard(todo, results, counts)
+        out.append({"counts": pickle.dumps(counts), "seconds": pickle.dumps(took)})
+    return pd.DataFrame(out)
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -266,9 +325,13 @@ def _start_worker(workers: int, logs: multiprocessing.queues.Queue, level: int, 
 def _share_cores(workers: int) -> None:
     """Each worker gets its share of the cores: torch's default (all cores per process) oversubscribes the CPU
     when several workers run face detection at once."""
+    torch_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def torch_threads(n: int) -> None:
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    torch.set_num_threads(n)
 
 
 def _write_kind(table: pd.DataFrame, kind: str, path: Path, counts: dict[str, dict[str, int]]) -> None:
@@ -404,7 +467,8 @@ def run(params: Params, dataset: str, root: Path = Path(".")) -> dict[str, dict[
         paths.cache(kind).mkdir(parents=True, exist_ok=True)  # declared DVC output, intentionally empty
         log.info("cache %s not requested (extract.kinds=%s): left empty", kind, kinds)
     assets, mean_face_source = extract_assets(params)
-    counts = extract(manifest, kinds, params.extract, {k: paths.cache(k) for k in kinds}, assets)
+    counts = extract(manifest, kinds, params.extract, {k: paths.cache(k) for k in kinds}, assets,
+                     engine=params.engine)
     for kind in set(kinds) & set(FACE_KINDS):
         write_json(provenance(kind, params.extract, mean_face_source, assets), paths.provenance(kind))
     log.info("read %s (%d videos); wrote %s; per-kind status of newly written rows: %s", paths.manifest,
