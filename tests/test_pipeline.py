@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
            "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
            "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
@@ -309,7 +309,8 @@ def test_doctor_env_passes_after_demo_weights_and_fails_without_a_checkpoint(pro
     proc = _tetrad(["doctor", "--env", "--json"], project)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     checks = {c["name"]: c for c in json.loads(proc.stdout)}
-    assert {"python", "torch", "ffmpeg / PyAV", "weights aasist", "smoke analysis"} <= set(checks)
+    assert {"python", "torch", "engine", "ffmpeg / PyAV", "weights aasist", "smoke analysis"} <= set(checks)
+    assert checks["engine"]["detail"].startswith("local: extract in 2 worker processes")
     assert checks["smoke analysis"]["state"] == "ok" and "audio" in checks["smoke analysis"]["detail"]
     assert checks["weights aasist"]["state"] == "warn"  # demo-random, accepted by the demo's allow_demo
     demo = project / "weights/audio/demo-random/AASIST.pth"
@@ -340,3 +341,31 @@ def test_the_html_report_shows_every_figure_and_the_worst_cases(project, tmp_pat
     assert "thumb face" in classes and "thumb mouths" in classes and "thumb spectrogram" in classes
     assert (project / "reports/mini/figures/curves.png").is_file()
     screenshot(report.as_uri(), tmp_path / "report.png")
+
+
+def test_engine_ray_on_a_two_node_cluster_gives_the_same_videos(project, tmp_path):
+    """`dvc exp run -S engine=ray` on a head and a second node (tests/ray_cluster.py): the caches are extracted
+    again on the cluster and every layer scored there; the per-video table equals the local engine's, timing
+    columns aside. Each Ray task and actor holds the threads of the local process it stands for (CPU results
+    depend on torch's thread count in their last bits): an extract worker's (cores / extract.workers) and the
+    detect stage's (torch's default)."""
+    import torch
+    from tests.ray_cluster import ray_env, ray_processes, two_nodes
+
+    copy = tmp_path / "proj"
+    shutil.copytree(project, copy, symlinks=True)
+    shutil.rmtree(copy / "data/mini/cache")
+    local = pd.read_parquet(project / "reports/mini/videos.parquet")
+    workers = int(re.search(r"workers: (\d+)", (copy / "params.yaml").read_text()).group(1))
+    extract_cpus, actor_cpus = max(1, (os.cpu_count() or 1) // workers), torch.get_num_threads()
+    with two_nodes(cpus=max(extract_cpus, actor_cpus)) as address:
+        out = run(["dvc", "exp", "run", "-S", "engine=ray", "-S", f"engine.address={address}",
+                   "-S", f"engine.extract_cpus={extract_cpus}", "-S", f"engine.actor_cpus={actor_cpus}",
+                   "aggregate@mini"], copy, env=ray_env())
+    assert "2 node(s)" in out and "shards to write, 0 already done" in out
+    info = json.loads((copy / "data/mini/scores/lip.json").read_text())
+    assert info["engine"]["name"] == "ray" and "2 node(s)" in info["timing"]["cluster"]
+    ray = pd.read_parquet(copy / "reports/mini/videos.parquet")
+    timing = [c for c in local.columns if c.endswith("_compute_s")]
+    pd.testing.assert_frame_equal(local.drop(columns=timing), ray.drop(columns=timing), check_exact=True)
+    assert not ray_processes(), "Ray processes outlived the cluster"

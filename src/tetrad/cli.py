@@ -8,10 +8,14 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tetrad.analyze.cli import add_cli as add_analyze_cli
 from tetrad.env import guarded, setup
 from tetrad.weights.cli import add_cli as add_weights_cli
+
+if TYPE_CHECKING:
+    from tetrad.params import Params
 
 CONF_DIR = Path("conf")
 
@@ -138,6 +142,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from tetrad.datasets.doctor import doctor, load_target
     from tetrad.params import ConfigError
 
+    if args.env and args.dataset and "=" in args.dataset:  # `doctor --env engine=ray`: an override, not a dataset
+        args.overrides, args.dataset = [args.dataset, *args.overrides], None
     if args.env == bool(args.dataset):
         print("error: doctor checks a DATASET, or the machine with --env (one of the two)", file=sys.stderr)
         return 2
@@ -155,16 +161,27 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def _doctor_env(args: argparse.Namespace) -> int:
     from tetrad.envcheck import as_json, env_checks, render
-    from tetrad.params import ConfigError, load_params
+    from tetrad.params import ConfigError
 
     try:
-        params = load_params(args.params or "params.yaml")
+        params = _env_params(args)
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     checks = env_checks(params, smoke=not args.no_smoke)
     print(json.dumps(as_json(checks), indent=2) if args.json else render(checks))
     return 1 if any(c.failed for c in checks) else 0
+
+
+def _env_params(args: argparse.Namespace) -> Params:
+    """The pipeline `doctor --env` checks: params.yaml, or conf/ composed with the overrides given (as `dvc exp
+    run -S` would compose them, e.g. `engine=ray engine.address=auto`)."""
+    from tetrad.params import compose_params, load_params
+
+    if not args.overrides:
+        return load_params(args.params or "params.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_params(compose_params(Path(tmp) / "params.yaml", args.overrides, Path(args.conf_dir)))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -74,3 +74,13 @@ def describe() -> str:
     address = ray.get_runtime_context().gcs_address
     return (f"cluster {address}: {len(nodes)} node(s), {total.get('CPU', 0):g} CPUs, "
             f"{total.get('GPU', 0):g} GPUs")
+
+
+def enter_project(folder: str) -> None:
+    """On a Ray worker: work in the driver's project folder, so its relative paths (weights, caches, the
+    manifest's media) name the same files there; every node mounts it at the same path (docs/scale-out.md)."""
+    try:
+        os.chdir(folder)
+    except OSError as exc:
+        raise ConfigError(f"engine=ray: the project folder {folder} is not on this node ({exc.strerror}); every "
+                          "node must see it at the same path (shared storage, docs/scale-out.md)") from None

@@ -35,7 +35,7 @@ class EnvCheck:
 def env_checks(params: Params, smoke: bool = True) -> list[EnvCheck]:
     """Every check in order; the smoke analysis runs only when everything before it passed (it must not write a
     demo checkpoint in place of one found missing)."""
-    checks = [python_check(), *torch_checks(params), media_check(), *weights_checks(params)]
+    checks = [python_check(), *torch_checks(params), engine_check(params), media_check(), *weights_checks(params)]
     if not smoke:
         return checks
     if any(c.failed for c in checks):
@@ -66,6 +66,43 @@ def torch_checks(params: Params) -> list[EnvCheck]:
     if wants:
         return out + [EnvCheck("cuda", "FAIL", f"no CUDA device, but {', '.join(wants)} ask for one")]
     return out + [EnvCheck("cuda", "warn", "no CUDA device: every layer and face detector runs on the CPU (slow)")]
+
+
+def engine_check(params: Params) -> EnvCheck:
+    """Where extract and detect would run: this machine, or the Ray cluster engine=ray names (joined briefly
+    to count its nodes, CPUs and GPUs; a local one is only described, not started)."""
+    engine = params.engine
+    if engine.name == "local":
+        return EnvCheck("engine", "ok", f"local: extract in {params.extract.workers} worker processes, detect "
+                                        "in the stage's process")
+    try:
+        import ray
+    except ImportError:
+        return EnvCheck("engine", "FAIL", "engine=ray, but Ray is not installed (pip install 'ray[data]')")
+    if engine.address == "local":
+        cpus, gpus = (("all" if n is None else n) for n in (engine.num_cpus, engine.num_gpus))
+        return EnvCheck("engine", "ok", f"ray {ray.__version__}: each stage starts a one-machine cluster on "
+                                        f"{engine.host} ({cpus} CPUs, {gpus} GPUs)")
+    return _ray_cluster_check(params)
+
+
+def _ray_cluster_check(params: Params) -> EnvCheck:
+    import ray
+
+    from tetrad import cluster
+
+    engine = params.engine
+    try:
+        with cluster.connected(engine):
+            line, gpus = cluster.describe(), ray.cluster_resources().get("GPU", 0)
+    except Exception as exc:  # noqa: BLE001 - whatever stops the connection is the finding
+        return EnvCheck("engine", "FAIL", f"engine.address={engine.address}: cannot join the cluster "
+                                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+    if engine.actor_gpus > 0 and gpus == 0:
+        return EnvCheck("engine", "FAIL", f"ray {line}; engine.actor_gpus={engine.actor_gpus:g}, but the cluster "
+                                          "has no GPU (set engine.actor_gpus=0 to score on its CPUs)")
+    return EnvCheck("engine", "ok", f"ray {ray.__version__}, {line}; {engine.actors} model actor(s) of "
+                                    f"{engine.actor_gpus:g} GPU each")
 
 
 def media_check() -> EnvCheck:

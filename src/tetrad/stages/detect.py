@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import pickle
 import queue
 import threading
@@ -481,8 +482,9 @@ def _ray_window(params: Params, layer: str, first: int, window: list[Path], sour
     engine = params.engine
     items = [{"shard": first + i, "path": str(p)} for i, p in enumerate(window)]
     cut = ray.data.from_items(items).map_batches(
-        RayCutter, fn_constructor_args=(params, layer, sources), batch_size=1, batch_format="pandas",
-        compute=ray.data.ActorPoolStrategy(size=min(engine.cutters, len(window))), num_cpus=engine.cutter_cpus).materialize()
+        RayCutter, fn_constructor_args=(params, layer, sources, os.getcwd()), batch_size=1, batch_format="pandas",
+        compute=ray.data.ActorPoolStrategy(size=min(engine.cutters, len(window))),
+        num_cpus=engine.cutter_cpus).materialize()
     meta = cut.drop_columns(["unit"]).to_pandas().sort_values(["shard", "pos"], kind="stable")
     rows: list[dict] = []
     for report in meta[meta["pos"] < 0].itertuples():
@@ -492,7 +494,7 @@ def _ray_window(params: Params, layer: str, first: int, window: list[Path], sour
     if not plan:
         return rows
     scored = cut.map_batches(_tag_batches, fn_kwargs={"plan": plan}, batch_format="pandas").groupby(
-        "batch").map_groups(RayScorer, fn_constructor_args=(params, layer), batch_format="pandas",
+        "batch").map_groups(RayScorer, fn_constructor_args=(params, layer, os.getcwd()), batch_format="pandas",
                             compute=ray.data.ActorPoolStrategy(size=engine.actors), num_gpus=engine.actor_gpus,
                             num_cpus=engine.actor_cpus)
     for out in scored.iter_rows():
@@ -530,8 +532,8 @@ class RayCutter:
     (pickled, exact) with its shard, position and shape, and one report row per shard (its status rows and how
     many units it cut)."""
 
-    def __init__(self, params: Params, layer: str, sources: dict[str, str]) -> None:
-        _ray_worker_setup(params.engine.cutter_cpus)
+    def __init__(self, params: Params, layer: str, sources: dict[str, str], project: str) -> None:
+        _ray_worker_setup(params.engine.cutter_cpus, project)
         cpu = dataclasses.replace(params.layer[layer], device="cpu")
         params = dataclasses.replace(params, layer={**params.layer, layer: cpu})
         self.detector = load_layer(params, layer, write_demo=False)[0]
@@ -553,8 +555,8 @@ class RayScorer:
     """A Ray actor holding the layer's model (loaded once, on its GPU share when it has one) that scores one
     planned batch per call, with the layer's engine options, exactly as `score_cache` scores it."""
 
-    def __init__(self, params: Params, layer: str) -> None:
-        _ray_worker_setup(params.engine.actor_cpus)
+    def __init__(self, params: Params, layer: str, project: str) -> None:
+        _ray_worker_setup(params.engine.actor_cpus, project)
         self.cfg = params.layer[layer]
         self.detector = load_layer(params, layer, write_demo=False)[0]
         self.engine = make_engine(self.detector, self.cfg)
@@ -569,11 +571,15 @@ class RayScorer:
                              "device": [str(self.engine.device)]})
 
 
-def _ray_worker_setup(cpus: float) -> None:
-    """A Ray worker logs as the stage does (Ray relays its stderr to the driver), stays offline, and runs torch
-    on as many threads as it holds CPUs: CPU results depend in their last bits on torch's thread count, so
-    the local engine's bytes come back when an actor has as many threads as the local process."""
+def _ray_worker_setup(cpus: float, project: str) -> None:
+    """A Ray worker logs as the stage does (Ray relays its stderr to the driver), stays offline, works in the
+    project folder, and runs torch on as many threads as it holds CPUs: CPU results depend in their last bits
+    on torch's thread count, so the local engine's bytes come back when an actor has as many threads as the
+    local process."""
+    from tetrad import cluster
+
     setup()
+    cluster.enter_project(project)
     torch.set_num_threads(max(1, int(cpus)))
 
 
@@ -586,7 +592,8 @@ def load_layer(params: Params, layer: str, write_demo: bool = True) -> tuple[Det
     Ray actors load what the driver wrote), and the load time: what the detect stage and `tetrad analyze` both
     score with."""
     cfg = params.layer[layer]
-    if params.weights.allow_demo and write_demo:  # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
+    # e.g. `dvc exp run -S layer/audio=...` to a detector with no weights yet
+    if params.weights.allow_demo and write_demo:
         write_demo_weights(params, layers=[layer])
     inputs = get_spec(cfg.detector).inputs
     if cfg.input not in inputs:

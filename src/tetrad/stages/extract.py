@@ -241,8 +241,8 @@ def extract_on_ray(plan: list[tuple[pd.DataFrame, dict[str, Path]]], params: Ext
         return
     with cluster.connected(engine):
         shards = ray.data.from_items(items).map_batches(
-            _ray_shards, fn_args=(params, assets, engine.extract_cpus), batch_size=1, batch_format="pandas",
-            num_cpus=engine.extract_cpus)
+            _ray_shards, fn_args=(params, assets, engine.extract_cpus, os.getcwd()), batch_size=1,
+            batch_format="pandas", num_cpus=engine.extract_cpus)
         for done in shards.iter_rows():
             for kind, by_status in pickle.loads(done["counts"]).items():
                 for status, n in by_status.items():
@@ -252,9 +252,14 @@ def extract_on_ray(plan: list[tuple[pd.DataFrame, dict[str, Path]]], params: Ext
             bar.update(len(pickle.loads(done["seconds"])))
 
 
-def _ray_shards(batch: pd.DataFrame, params: ExtractParams, assets: Assets, cpus: float) -> pd.DataFrame:
-    """A Ray task: extract and write the shards of `batch` (one per call); returns their counts and times."""
+def _ray_shards(batch: pd.DataFrame, params: ExtractParams, assets: Assets, cpus: float,
+                project: str) -> pd.DataFrame:
+    """A Ray task: extract and write the shards of `batch` (one per call), in the driver's project folder;
+    returns their counts and times."""
+    from tetrad import cluster
+
     setup()
+    cluster.enter_project(project)
     torch_threads(max(1, int(cpus)))
     out = []
     for rows, todo in zip(batch["rows"], batch["todo"]):
