@@ -4,6 +4,7 @@ docs/scale-out.md starts them on real machines, torn down with `ray stop`."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -62,3 +63,35 @@ def two_nodes(cpus: int) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while ray_processes() and time.monotonic() < deadline:
             time.sleep(0.5)
+
+
+def kill_one(name: str, killed: list[str]) -> None:
+    """SIGKILL the first Ray worker whose title names `name`, once per name (noted in `killed`)."""
+    if any(k.startswith(name) for k in killed):
+        return
+    for proc in ray_processes():
+        try:
+            title = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if name in title:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed.append(f"{name}: {title[:80]}")
+            return
+
+
+def run_killing(cmd: list[str], cwd: Path, env: dict[str, str], names: tuple[str, ...],
+                timeout: float = 900) -> tuple[int, str, list[str]]:
+    """Run `cmd`, killing one Ray worker per name in `names` as soon as one runs; returns its exit code,
+    output and what was killed."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killed: list[str] = []
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        for name in names:
+            kill_one(name, killed)
+        time.sleep(0.2)
+    if proc.poll() is None:
+        proc.kill()
+    out = proc.communicate()[0]
+    return proc.returncode, out, killed

@@ -8,10 +8,13 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tetrad.params import EngineParams
 from tetrad.schemas import LAYERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -343,29 +346,61 @@ def test_the_html_report_shows_every_figure_and_the_worst_cases(project, tmp_pat
     screenshot(report.as_uri(), tmp_path / "report.png")
 
 
-def test_engine_ray_on_a_two_node_cluster_gives_the_same_videos(project, tmp_path):
-    """`dvc exp run -S engine=ray` on a head and a second node (tests/ray_cluster.py): the caches are extracted
-    again on the cluster and every layer scored there; the per-video table equals the local engine's, timing
-    columns aside. Each Ray task and actor holds the threads of the local process it stands for (CPU results
-    depend on torch's thread count in their last bits): an extract worker's (cores / extract.workers) and the
-    detect stage's (torch's default)."""
-    import torch
-    from tests.ray_cluster import ray_env, ray_processes, two_nodes
+def test_engine_ray_on_a_two_node_cluster_gives_the_same_bytes_through_killed_workers(project, tmp_path,
+                                                                                      monkeypatch):
+    """`dvc exp run -S engine=ray` on a head and a second node (tests/ray_cluster.py), the caches extracted again
+    on the cluster and every layer scored there, while an extract task, a cutter and a model actor are
+    SIGKILLed mid-stage: Ray retries them, and the caches, the scores and the per-video table equal the local
+    engine's (timing columns aside); no worker of the stages is left running. Each Ray task and actor holds
+    the threads of the local process it stands for (CPU results depend on torch's thread count in their last
+    bits): an extract worker's (cores / extract.workers) and a fresh detect stage's (torch's default)."""
+    from tests.ray_cluster import ray_env, ray_processes, run_killing, two_nodes
+    from tetrad.envcheck import engine_check
+    from tetrad.params import load_params
+    from tetrad.schemas import AUDIO, FRAMES, KINDS, SCORES
 
     copy = tmp_path / "proj"
     shutil.copytree(project, copy, symlinks=True)
     shutil.rmtree(copy / "data/mini/cache")
-    local = pd.read_parquet(project / "reports/mini/videos.parquet")
-    workers = int(re.search(r"workers: (\d+)", (copy / "params.yaml").read_text()).group(1))
-    extract_cpus, actor_cpus = max(1, (os.cpu_count() or 1) // workers), torch.get_num_threads()
+    workers = load_params(project / "params.yaml").extract.workers
+    extract_cpus = max(1, (os.cpu_count() or 1) // workers)
+    actor_cpus = int(subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                                    capture_output=True, text=True, check=True).stdout)
+    ours = ("_ray_shards", "RayCutter", "RayScorer")  # in the titles of the Ray workers running Tetrad's code
     with two_nodes(cpus=max(extract_cpus, actor_cpus)) as address:
-        out = run(["dvc", "exp", "run", "-S", "engine=ray", "-S", f"engine.address={address}",
-                   "-S", f"engine.extract_cpus={extract_cpus}", "-S", f"engine.actor_cpus={actor_cpus}",
-                   "aggregate@mini"], copy, env=ray_env())
+        monkeypatch.setenv("RAY_AUTH_MODE", "token")
+        check = engine_check(replace(load_params(project / "params.yaml"),  # `tetrad doctor --env`'s line
+                                     engine=EngineParams(name="ray", address=address)))
+        assert check.state == "ok" and "2 node(s)" in check.detail, check
+        cmd = ["dvc", "exp", "run", "-S", "engine=ray", "-S", f"engine.address={address}", "-S",
+               f"engine.extract_cpus={extract_cpus}", "-S", f"engine.actor_cpus={actor_cpus}", "aggregate@mini"]
+        env = {**ray_env(), "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+        rc, out, killed = run_killing(cmd, copy, env, ours)
+        assert rc == 0, out[-6000:]
+        time.sleep(2)
+        assert not [p for p in ray_processes() if any(n in " ".join(p.cmdline()) for n in ours)], \
+            "a worker of the finished stages is still running"
+    assert not ray_processes(), "Ray processes outlived `ray stop`"
     assert "2 node(s)" in out and "shards to write, 0 already done" in out
+    assert {k.split(":")[0] for k in killed} >= {"_ray_shards", "RayScorer"}, (killed, out[-3000:])
     info = json.loads((copy / "data/mini/scores/lip.json").read_text())
     assert info["engine"]["name"] == "ray" and "2 node(s)" in info["timing"]["cluster"]
+    for kind in KINDS:
+        _same_parquet(project / "data/mini/cache" / kind, copy / "data/mini/cache" / kind,
+                      AUDIO if kind == "audio" else FRAMES, [])
+    _same_parquet(project / "data/mini/scores", copy / "data/mini/scores", SCORES, ["compute_s"])
+    local = pd.read_parquet(project / "reports/mini/videos.parquet")
     ray = pd.read_parquet(copy / "reports/mini/videos.parquet")
     timing = [c for c in local.columns if c.endswith("_compute_s")]
     pd.testing.assert_frame_equal(local.drop(columns=timing), ray.drop(columns=timing), check_exact=True)
-    assert not ray_processes(), "Ray processes outlived the cluster"
+
+
+def _same_parquet(local: Path, ray: Path, schema, drop: list[str]) -> None:
+    from tetrad.io import read_table
+
+    names = sorted(p.name for p in local.glob("*.parquet"))
+    assert names and names == sorted(p.name for p in ray.glob("*.parquet")), local
+    for name in names:
+        pd.testing.assert_frame_equal(read_table(local / name, schema).drop(columns=drop),
+                                      read_table(ray / name, schema).drop(columns=drop), check_exact=True)

@@ -307,3 +307,27 @@ def test_a_wrong_count_corrects_the_total_and_never_breaks_the_bar(shards, bars,
     assert all(n <= total for n, total in made.steps) and made.n == made.total == timing["units"] == 11
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == warned and all("more than its count_units counted" in w for w in warnings)
+
+
+@pytest.mark.parametrize("window", [1, 2, 64])
+def test_the_ray_engines_batch_plan_is_the_local_engines(tmp_path, window):
+    """plan_batches (the Ray engine's plan, from unit shapes only) forms exactly load_batches' batches, one-off
+    shapes, pooling across shards and the flush at each window's end included."""
+    shards = write_shards(tmp_path, [[(f"s{i}", 0.1 + i / 100) for i in range(6)] + [("a", 1.0)],
+                                     [("b", 2.0), ("c", 1.0)], [("d", 1.0), ("z", 0.5)]])
+    with prefetched(ToyWave(), shards, batch_size=2, prefetch=2, pin=False, window=window) as items:
+        local = [[(u.video_id, u.unit_idx) for u in item.units] for item in items if item.units]
+    meta, ids = [], {}
+    schema = detect.schema_for("audio")
+    for i, shard in enumerate(shards):
+        units, _ = detect.cut_units(ToyWave(), read_table(shard, schema))
+        for pos, u in enumerate(units):
+            meta.append({"shard": i, "pos": pos, "shape": list(u.data.shape)})
+            ids[(i, pos)] = (u.video_id, u.unit_idx)
+    planned: dict[int, list] = {}
+    for first in range(0, len(shards), window):  # the Ray engine plans window by window
+        part = pd.DataFrame([m for m in meta if first <= m["shard"] < first + window])
+        for key, batch in detect.plan_batches(part, 2).items():
+            planned.setdefault((first, batch), []).append(ids[key])
+    assert sorted(map(sorted, local)) == sorted(map(sorted, planned.values()))
+    assert window > 1 or any(len(b) == 1 for b in local)  # a window of one shard flushes partial batches

@@ -202,8 +202,8 @@ _DONE = object()  # the loader's last item after a clean run
 
 
 @contextlib.contextmanager
-def prefetched(detector: Detector, shards: list[Path], batch_size: int, prefetch: int,
-               pin: bool, sources: Mapping[str, str] | None = None, window: int = WINDOW) -> Iterator[Iterator[Loaded]]:
+def prefetched(detector: Detector, shards: list[Path], batch_size: int, prefetch: int, pin: bool,
+               sources: Mapping[str, str] | None = None, window: int = WINDOW) -> Iterator[Iterator[Loaded]]:
     """`load_batches` run ahead in a loader thread, at most `prefetch` items queued. The thread's exception is
     re-raised in the caller's thread; the thread has ended when the block exits, however it exits (a clean
     run, an exception in either thread, KeyboardInterrupt)."""
@@ -478,7 +478,6 @@ def _ray_window(params: Params, layer: str, first: int, window: list[Path], sour
     """One window: cut, plan, score; returns its score and status rows."""
     import ray.data
 
-
     engine = params.engine
     items = [{"shard": first + i, "path": str(p)} for i, p in enumerate(window)]
     cut = ray.data.from_items(items).map_batches(
@@ -491,12 +490,23 @@ def _ray_window(params: Params, layer: str, first: int, window: list[Path], sour
         rows += pickle.loads(report.report)
         total.cut(int(report.shard), int(report.n_cut))
     plan = plan_batches(meta[meta["pos"] >= 0], params.layer[layer].batch_size)
-    if not plan:
-        return rows
-    scored = cut.map_batches(_tag_batches, fn_kwargs={"plan": plan}, batch_format="pandas").groupby(
-        "batch").map_groups(RayScorer, fn_constructor_args=(params, layer, os.getcwd()), batch_format="pandas",
-                            compute=ray.data.ActorPoolStrategy(size=engine.actors), num_gpus=engine.actor_gpus,
-                            num_cpus=engine.actor_cpus)
+    return rows + (_score_planned(cut, plan, params, layer, total, timing) if plan else [])
+
+
+def _score_planned(cut: Any, plan: dict[tuple[int, int], int], params: Params, layer: str, total: UnitTotal,
+                   timing: dict[str, Any]) -> list[dict]:
+    """Hand each planned batch whole to a model actor (groupby batch) and gather the score rows."""
+    import ray.data
+
+    engine = params.engine
+    # the shuffle's partitions: Ray's default (200) is hundreds of tasks for a small window; a few per actor
+    partitions = min(max(plan.values()) + 1, 4 * engine.actors)
+    grouped = cut.map_batches(_tag_batches, fn_kwargs={"plan": plan}, batch_format="pandas").groupby(
+        "batch", num_partitions=partitions)
+    scored = grouped.map_groups(RayScorer, fn_constructor_args=(params, layer, os.getcwd()), batch_format="pandas",
+                                compute=ray.data.ActorPoolStrategy(size=engine.actors), num_gpus=engine.actor_gpus,
+                                num_cpus=engine.actor_cpus)
+    rows: list[dict] = []
     for out in scored.iter_rows():
         rows += pickle.loads(out["rows"])
         timing["forward_s"] += out["forward_s"]
@@ -509,16 +519,11 @@ def _ray_window(params: Params, layer: str, first: int, window: list[Path], sour
 def plan_batches(units: pd.DataFrame, batch_size: int) -> dict[tuple[int, int], int]:
     """(shard, pos) of each unit -> its batch number, by the local engine's rule (`ShapePool`) over the
     window's units in shard order."""
-    pool, plan = ShapePool(batch_size), {}
-
-    def number(groups: list[list]) -> None:
-        for group in groups:
-            batch = len(set(plan.values()))
-            plan.update({key: batch for key in group})
-
+    pool, plan, groups = ShapePool(batch_size), {}, []
     for unit in units.itertuples():
-        number(pool.add(tuple(unit.shape), (int(unit.shard), int(unit.pos))))
-    number(pool.flush())
+        groups += pool.add(tuple(unit.shape), (int(unit.shard), int(unit.pos)))
+    for batch, group in enumerate(groups + pool.flush()):
+        plan.update({key: batch for key in group})
     return plan
 
 
