@@ -124,11 +124,20 @@ def describe() -> str:
             f"{total.get('GPU', 0):g} GPUs")
 
 
-def enter_project(folder: str) -> None:
-    """On a Ray worker: work in the driver's project folder, so its relative paths (weights, caches, the
-    manifest's media) name the same files there; every node mounts it at the same path (docs/scale-out.md)."""
+def worker_setup(project: str, cpus: float) -> None:
+    """On a Ray worker, before Tetrad's code runs there: log as the stages do (Ray relays the worker's stderr to
+    the driver) and stay offline; work in the driver's project folder, so its relative paths (weights, caches,
+    the manifest's media) name the same files (every node mounts it at the same path, docs/scale-out.md); and
+    run torch on as many threads as the task or actor holds CPUs: CPU results depend in their last bits on the
+    thread count, so the local engine's bytes come back when it equals the local process's."""
+    import torch
+
+    from tetrad.env import setup
+
+    setup()
     try:
-        os.chdir(folder)
+        os.chdir(project)
     except OSError as exc:
-        raise ConfigError(f"engine=ray: the project folder {folder} is not on this node ({exc.strerror}); every "
+        raise ConfigError(f"engine=ray: the project folder {project} is not on this node ({exc.strerror}); every "
                           "node must see it at the same path (shared storage, docs/scale-out.md)") from None
+    torch.set_num_threads(max(1, int(cpus)))

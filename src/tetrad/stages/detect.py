@@ -538,7 +538,9 @@ class RayCutter:
     many units it cut)."""
 
     def __init__(self, params: Params, layer: str, sources: dict[str, str], project: str) -> None:
-        _ray_worker_setup(params.engine.cutter_cpus, project)
+        from tetrad import cluster
+
+        cluster.worker_setup(project, params.engine.cutter_cpus)
         cpu = dataclasses.replace(params.layer[layer], device="cpu")
         params = dataclasses.replace(params, layer={**params.layer, layer: cpu})
         self.detector = load_layer(params, layer, write_demo=False)[0]
@@ -561,7 +563,9 @@ class RayScorer:
     planned batch per call, with the layer's engine options, exactly as `score_cache` scores it."""
 
     def __init__(self, params: Params, layer: str, project: str) -> None:
-        _ray_worker_setup(params.engine.actor_cpus, project)
+        from tetrad import cluster
+
+        cluster.worker_setup(project, params.engine.actor_cpus)
         self.cfg = params.layer[layer]
         self.detector = load_layer(params, layer, write_demo=False)[0]
         self.engine = make_engine(self.detector, self.cfg)
@@ -574,18 +578,6 @@ class RayScorer:
                                           prepare(self.detector, units, self.engine.pin))
         return pd.DataFrame({"rows": [pickle.dumps(rows)], "n": [len(units)], "forward_s": [forward_s],
                              "device": [str(self.engine.device)]})
-
-
-def _ray_worker_setup(cpus: float, project: str) -> None:
-    """A Ray worker logs as the stage does (Ray relays its stderr to the driver), stays offline, works in the
-    project folder, and runs torch on as many threads as it holds CPUs: CPU results depend in their last bits
-    on torch's thread count, so the local engine's bytes come back when an actor has as many threads as the
-    local process."""
-    from tetrad import cluster
-
-    setup()
-    cluster.enter_project(project)
-    torch.set_num_threads(max(1, int(cpus)))
 
 
 def schema_for(kind: str) -> pa.Schema:

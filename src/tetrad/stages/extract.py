@@ -230,8 +230,8 @@ def extract_on_ray(plan: list[tuple[pd.DataFrame, dict[str, Path]]], params: Ext
                    seconds: dict[str, float] | None) -> None:
     """The Ray engine: one Ray Data task per shard still to write (`engine.extract_cpus` each) decodes its
     videos and writes its files where the local engine would (a path every node sees: docs/scale-out.md). A
-    task lost with its worker runs again (Ray Data retries system failures) and rewrites its shard whole; a killed run
-    resumes from the finished shards, as the local one does."""
+    task lost with its worker runs again (Ray Data retries system failures) and rewrites its shard whole; a
+    killed run resumes from the finished shards, as the local one does."""
     import ray.data
 
     from tetrad import cluster
@@ -247,9 +247,10 @@ def extract_on_ray(plan: list[tuple[pd.DataFrame, dict[str, Path]]], params: Ext
             for kind, by_status in pickle.loads(done["counts"]).items():
                 for status, n in by_status.items():
                     counts[kind][status] = counts[kind].get(status, 0) + n
+            took = pickle.loads(done["seconds"])
             if seconds is not None:
-                seconds.update(pickle.loads(done["seconds"]))
-            bar.update(len(pickle.loads(done["seconds"])))
+                seconds.update(took)
+            bar.update(len(took))
 
 
 def _ray_shards(batch: pd.DataFrame, params: ExtractParams, assets: Assets, cpus: float,
@@ -258,9 +259,7 @@ def _ray_shards(batch: pd.DataFrame, params: ExtractParams, assets: Assets, cpus
     returns their counts and times."""
     from tetrad import cluster
 
-    setup()
-    cluster.enter_project(project)
-    torch_threads(max(1, int(cpus)))
+    cluster.worker_setup(project, cpus)
     out = []
     for rows, todo in zip(batch["rows"], batch["todo"]):
         todo, results, took = pickle.loads(todo), [], {}
@@ -330,13 +329,9 @@ def _start_worker(workers: int, logs: multiprocessing.queues.Queue, level: int, 
 def _share_cores(workers: int) -> None:
     """Each worker gets its share of the cores: torch's default (all cores per process) oversubscribes the CPU
     when several workers run face detection at once."""
-    torch_threads(max(1, (os.cpu_count() or 1) // workers))
-
-
-def torch_threads(n: int) -> None:
     import torch
 
-    torch.set_num_threads(n)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def _write_kind(table: pd.DataFrame, kind: str, path: Path, counts: dict[str, dict[str, int]]) -> None:
