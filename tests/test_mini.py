@@ -15,6 +15,7 @@ from tetrad import mini
 
 GOOD = [f"clips/s{k}_{c}" for k in range(6) for c in "ABCD"]
 FAULTY = ["faulty/no_audio", "faulty/no_face", "faulty/short", "faulty/truncated"]
+SHIFTED = sorted(mini.AUDIO_SHIFTS)
 _CASCADE = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
 
 
@@ -47,7 +48,7 @@ def test_labels_header_rows_and_files(mini_root: Path) -> None:
         assert handle.readline().rstrip("\n") == ",".join(mini.HEADER)
     rows = _rows(mini_root)
     ids = [r["video_id"] for r in rows]
-    assert len(rows) == 28 and ids == sorted(ids) and ids == sorted(GOOD + FAULTY)
+    assert len(rows) == 30 and ids == sorted(ids) and ids == sorted(GOOD + FAULTY + SHIFTED)
     for r in rows:
         assert r["file"] == r["video_id"] + ".mp4" and (mini_root / r["file"]).is_file()
     assert (mini_root / "README.md").read_text().count("| clips/s") == 24
@@ -55,19 +56,21 @@ def test_labels_header_rows_and_files(mini_root: Path) -> None:
 
 def test_categories_methods_and_groups(mini_root: Path) -> None:
     rows = _rows(mini_root)
-    assert Counter(r["category"] for r in rows) == {"A": 6 + 3, "B": 6, "C": 6 + 1, "D": 6}
+    assert Counter(r["category"] for r in rows) == {"A": 6 + 3, "B": 6, "C": 6 + 1 + 2, "D": 6}
     for r in rows:
         if r["video_id"].startswith("clips/"):
             source, category = Path(r["video_id"]).name.split("_")
             assert r["group"] == source and r["category"] == category
         fake_video, _, fake_audio = r["method"].partition("+")
-        if r["category"] in "AB":
+        if r["video_id"].startswith("shifted/"):
+            assert r["method"] == "av_shift" and r["group"] == f"s{mini.SHIFT_SOURCE}"
+        elif r["category"] in "AB":
             assert r["method"] == {"A": "real", "B": "espeak"}[r["category"]]
         else:
             assert fake_video in ("self_blend", "mouth_retime")
             assert fake_audio == ("espeak" if r["category"] == "D" else "")
     methods = {r["method"] for r in rows if r["category"] == "C"}
-    assert methods == {"self_blend", "mouth_retime"}
+    assert methods == {"self_blend", "mouth_retime", "av_shift"}
 
 
 def test_label_consistency(mini_root: Path) -> None:
@@ -195,3 +198,27 @@ def test_missing_material_names_the_debian_package(tmp_path: Path, monkeypatch: 
     with pytest.raises(RuntimeError, match="espeak-ng"):
         mini.make_mini(tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing written before the checks pass
+
+
+def _envelope(wave: np.ndarray, per_frame: int) -> np.ndarray:
+    n = len(wave) // per_frame
+    return np.sqrt((wave[:n * per_frame].astype(np.float64).reshape(n, per_frame) ** 2).mean(axis=1))
+
+
+def _best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> int:
+    """The lag (frames) by which `b` follows `a`, by the correlation of their frame envelopes."""
+    n = min(len(a), len(b)) - 2 * max_lag
+    scores = {lag: float(np.corrcoef(a[max_lag:max_lag + n], b[max_lag + lag:max_lag + lag + n])[0, 1])
+              for lag in range(-max_lag, max_lag + 1)}
+    return max(scores, key=scores.get)
+
+
+@pytest.mark.parametrize("vid", sorted(mini.AUDIO_SHIFTS))
+def test_shifted_clips_move_the_sound_by_the_stated_frames(mini_root: Path, vid: str) -> None:
+    """A shifted clip's sound is its source's recorded speech (the track its mouth was made to follow, with no
+    lag) moved by the stated frames: their loudness envelopes line up at exactly that lag."""
+    per_frame = mini.SAMPLE_RATE // mini.FPS
+    source = f"clips/s{mini.SHIFT_SOURCE}_A"
+    real = _envelope(_audio(mini_root / f"{source}.mp4"), per_frame)
+    moved = _envelope(_audio(mini_root / f"{vid}.mp4"), per_frame)
+    assert _best_lag(real, moved, 12) == mini.AUDIO_SHIFTS[vid]

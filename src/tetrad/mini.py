@@ -10,7 +10,9 @@ Built only from offline material so `make demo` and the tests run without downlo
   `mouth_retime` (the mouth patch stretched by a re-timed speech envelope).
 
 Six sources s0..s5 each give four FakeAVCeleb-style categories A-D (24 clips), plus four faulty files that
-real datasets contain (truncated, no audio track, no face, too short). `labels.csv` and `README.md`
+real datasets contain (truncated, no audio track, no face, too short), plus two clips whose sound is shifted
+against the pictures by a known number of frames (`shifted/`, `AUDIO_SHIFTS`): a mouth that moves with the
+recorded speech, the speech then delayed or advanced, for the sync layer's offset search. `labels.csv` and `README.md`
 describe every clip. `group` is the source id; a faulty file made from a source's material carries that
 source's group (truncated: s0, no_audio: s1, short: s2) so it cannot leak across folds, and
 `faulty/no_face` (other picture) has its own group `faulty_no_face`.
@@ -23,6 +25,7 @@ byte-identical files on the same install (same FFmpeg/x264 build).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import shutil
 import subprocess
@@ -49,6 +52,10 @@ CATEGORIES = ("A", "B", "C", "D")
 HEADER = ("video_id", "file", "label", "audio_label", "video_label", "category", "method", "group")
 ALSA_DIR = Path("/usr/share/sounds/alsa")
 SHORT_FRAMES = 15  # 0.6 s: too short for windowed detectors
+# shifted/ clips: frames the audio is delayed (> 0) or advanced (< 0) against mouth motion made in sync with it.
+# SyncNet's AV offset (vshift - argmin over shifts) of a clip whose audio is d frames late is -d.
+AUDIO_SHIFTS = {"shifted/s1_audio_late5": 5, "shifted/s1_audio_early8": -8}
+SHIFT_SOURCE = 1  # a mouth_retime source: its mouth follows the speech
 TRUNCATE_FRACTION = 0.4
 
 # One espeak-ng voice (+variant) per source, so the fake speech differs in timbre between sources.
@@ -88,7 +95,7 @@ class Source:
 
 
 def make_mini(out: Path, seed: int = 0) -> Path:
-    """Generate the mini benchmark into `out` (clips/, faulty/, labels.csv, README.md) and return `out`.
+    """Generate the mini benchmark into `out` (clips/, faulty/, shifted/, labels.csv, README.md); return `out`.
 
     Idempotent: earlier clips, labels and README in `out` are removed first; other files are left alone.
     """
@@ -98,19 +105,27 @@ def make_mini(out: Path, seed: int = 0) -> Path:
     _require_espeak()
     photo = skdata.astronaut()
     face = _detect_face(photo)
-    lengths = {word: len(wave) / SAMPLE_RATE for word, wave in words.items()}
-    sources = [_plan_source(k, seed, face, photo.shape, lengths) for k in range(N_SOURCES)]
+    sources = plan_sources(seed, words)
     _clear_outputs(out)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="tetrad-mini-") as tmp:
         for source in sources:
             rows += _write_source(out, source, photo, face, words, Path(tmp))
     rows += _write_faulty(out, seed, sources, photo, face, words)
+    rows += _write_shifted(out, sources[SHIFT_SOURCE], photo, face, words)
     rows.sort(key=lambda r: r["video_id"])
     _write_labels(out / "labels.csv", rows)
     _write_readme(out / "README.md", rows, seed)
     log.info("mini benchmark: %d clips in %s (%.1f s)", len(rows), out, time.perf_counter() - started)
     return out
+
+
+def plan_sources(seed: int = 0, words: dict[str, np.ndarray] | None = None) -> list[Source]:
+    """What `make_mini(seed)` draws for each source (durations, camera, words, voices, mouth lags)."""
+    words = _load_alsa_words(ALSA_DIR) if words is None else words
+    photo = skdata.astronaut()
+    lengths = {word: len(wave) / SAMPLE_RATE for word, wave in words.items()}
+    return [_plan_source(k, seed, _detect_face(photo), photo.shape, lengths) for k in range(N_SOURCES)]
 
 
 def write_smoke_clip(path: Path, seconds: float = 2.0) -> Path:
@@ -428,7 +443,7 @@ def _encode_audio(box, stream, audio: np.ndarray, start: int, upto: int) -> int:
 
 def _clear_outputs(out: Path) -> None:
     """Remove what an earlier run wrote, so renamed or dropped clips do not linger."""
-    for folder in ("clips", "faulty"):
+    for folder in ("clips", "faulty", "shifted"):
         shutil.rmtree(out / folder, ignore_errors=True)
     for name in ("labels.csv", "README.md"):
         (out / name).unlink(missing_ok=True)
@@ -465,6 +480,34 @@ def _write_faulty(out: Path, seed: int, sources: list[Source], photo, face, word
     real_nf = _real_audio(no_face, words, no_face.n_frames * _SAMPLES_PER_FRAME)
     _write_mp4(out / "faulty" / "no_face.mp4", _camera(skdata.coffee(), no_face), real_nf)
     return _faulty_rows(s0, s1, s2, no_face)
+
+
+def _write_shifted(out: Path, s: Source, photo, face, words) -> list[dict]:
+    """The source's mouth driven by its real speech with no lag (in sync), the speech then shifted in time."""
+    if s.method != "mouth_retime":
+        raise ValueError(f"{s.sid}: shifted clips need a mouth_retime source, not {s.method}")
+    n = s.n_frames * _SAMPLES_PER_FRAME
+    real = _real_audio(s, words, n)
+    frames = _fake_frames(_tint(photo, s.gain), face, dataclasses.replace(s, lag_frames=0), real)
+    rows = []
+    for vid, shift in AUDIO_SHIFTS.items():
+        moved = _shifted(real, shift * _SAMPLES_PER_FRAME)
+        _write_mp4(out / f"{vid}.mp4", frames, moved)
+        when = f"{abs(shift)} frames ({abs(shift) / FPS:.2f} s) {'late' if shift > 0 else 'early'}"
+        rows.append(_row(vid, 0, 1, "C", "av_shift", s.sid, shows=f"mouth moving with the speech; speech {when}",
+                         how=f"mouth_retime of {s.sid} with no lag; its real audio shifted {shift:+d} frames "
+                             f"(expected SyncNet AV offset {-shift:+d})"))
+    return rows
+
+
+def _shifted(wave: np.ndarray, samples: int) -> np.ndarray:
+    """`wave` delayed (samples > 0) or advanced (< 0), silence filling the gap, its length kept."""
+    out = np.zeros_like(wave)
+    if samples >= 0:
+        out[samples:] = wave[:len(wave) - samples]
+    else:
+        out[:samples] = wave[-samples:]
+    return out
 
 
 def _plan_no_face(seed: int, lengths: dict[str, float]) -> Source:
@@ -562,7 +605,9 @@ Material:
 Media: H.264 (libx264, yuv420p) + AAC mono 44100 Hz in mp4, {fps} fps, {size}x{size} pixels. All sources show
 the same person (one photograph) and the same recorded speaker: `group` (the source id) keeps a source's
 clips together across folds; it does not separate identities. Faulty files derived from a source carry
-that source's group; `faulty/no_face` has its own. The real clips are a still photograph moved by a
+that source's group; `faulty/no_face` has its own. The `shifted/` clips (category C, method av_shift) show a
+mouth opening with the recorded speech, the speech then delayed or advanced by a known number of frames: out
+of sync by construction, for the sync layer. The real clips are a still photograph moved by a
 camera, so the lips never move with the speech, in real clips either. The words listed are those
 started within the clip; the last one may be cut off at the end.
 
