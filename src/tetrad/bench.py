@@ -58,7 +58,7 @@ from tetrad.stages.extract import face_assets
 log = logging.getLogger(__name__)
 
 DATASET = "bench"
-LAYERS = ("audio", "visual", "lip", "semantic")
+LAYERS = ("audio", "visual", "lip", "semantic")  # the original plan's four: (a) is its loop, which had no sync layer
 CONF_DIR = Path("conf")  # relative: the bench runs from the repository root, as `make bench` does
 TARGETS = {  # the CPU targets, so the report can say which ones are met
     "exact_ratio": 1.25,  # exact mode >= 1.25x the plan loop, end to end

@@ -149,7 +149,7 @@ class AggregateParams:
     cascade_first: str = "audio"  # the layer the cascade runs first
     missing: str = "abstain"  # abstain | impute | drop (how fusion treats a layer without a score)
     seed_weights: dict[str, float] = field(
-        default_factory=lambda: {"audio": 0.30, "visual": 0.25, "lip": 0.25, "semantic": 0.20}
+        default_factory=lambda: {"audio": 0.30, "visual": 0.25, "lip": 0.25, "semantic": 0.20, "sync": 0.20}
     )
     folds: int = 3  # grouped k-fold for tuned fusions (out-of-fold scores are reported)
     weight_grid_step: float = 0.1  # simplex grid step of the tuned_weights search

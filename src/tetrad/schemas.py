@@ -35,10 +35,11 @@ KINDS = ("audio", "frames", "faces", "mouths")
 FACE_KINDS = ("faces", "mouths")  # cut from face detection; a provenance.json says what cut them
 
 # The detector layers, in cascade order, and the manifest label each is scored against: the audio layer
-# against the audio track's own label, the picture layers against the pictures' label. A new layer is one
-# line here (docs/architecture.md, "Adding a layer").
+# against the audio track's own label, the picture layers against the pictures' label, the audio-visual sync
+# layer against `label` (a clip is out of sync when either modality is fake; docs/datasets.md states it per
+# FakeAVCeleb category). A new layer is one line here (docs/architecture.md, "Adding a layer").
 LAYER_LABELS: dict[str, str] = {"audio": "audio_label", "visual": "video_label", "lip": "video_label",
-                                "semantic": "video_label"}
+                                "semantic": "video_label", "sync": "label"}
 LAYERS = tuple(LAYER_LABELS)
 
 
@@ -111,6 +112,9 @@ SCORES = pa.schema(
         pa.field("logit", pa.float32()),  # the detector's own score (see its spec for the convention)
         pa.field("p_fake", pa.float32()),  # probability that the unit is fake, in [0, 1]; metrics use this
         pa.field("upstream_score", pa.float32()),  # upstream's own score where it differs (AASIST: bona fide logit)
+        # a unit's vector where the detector's video rule needs more than one number (SyncNet: the AV distances
+        # at each audio shift); null for the others
+        pa.field("vector", pa.list_(pa.float32())),
         pa.field("t_start_s", pa.float64()),
         pa.field("t_end_s", pa.float64()),
         pa.field("compute_s", pa.float64()),  # this unit's share of the measured model time

@@ -27,7 +27,7 @@ def test_params_yaml_matches_conf(composed):
 def test_committed_params_load_into_frozen_dataclasses():
     params = load_params(ROOT / "params.yaml")
     assert isinstance(params, Params)
-    assert set(params.layer) == {"audio", "visual", "lip", "semantic"}
+    assert set(params.layer) == {"audio", "visual", "lip", "semantic", "sync"}
     with pytest.raises(AttributeError):
         params.aggregate.threshold = 0.1  # type: ignore[misc]
 

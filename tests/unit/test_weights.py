@@ -78,7 +78,7 @@ def test_registry_facts() -> None:
     reg = w.entries()
     assert set(reg) == {
         "ufd_fc", "clip_vitl14", "w2v2_deepfake_v2", "aasist", "aasist_l", "lipforensics_ff",
-        "lipforensics_mean_face", "sbi_ffc23", "sbi_ffraw", "retinaface_resnet50",
+        "lipforensics_mean_face", "sbi_ffc23", "sbi_ffraw", "retinaface_resnet50", "syncnet_v2",
     }
     assert reg["ufd_fc"].sha256 == "477100745713bcc957beb2b40859536859b6483fd6301b3b9293151b194c7847"
     assert reg["ufd_fc"].size == 4083 and "ufd_fc_weights.pth" in reg["ufd_fc"].aliases

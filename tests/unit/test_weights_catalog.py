@@ -14,7 +14,7 @@ from tetrad.weights import catalog
 
 KNOWN = {
     "aasist", "aasist_l", "w2v2_deepfake_v2", "clip_vitl14", "ufd_fc", "sbi_ffc23", "sbi_ffraw",
-    "lipforensics_ff", "lipforensics_mean_face", "retinaface_resnet50",
+    "lipforensics_ff", "lipforensics_mean_face", "retinaface_resnet50", "syncnet_v2",
 }
 
 

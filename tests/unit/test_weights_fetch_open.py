@@ -222,7 +222,7 @@ def test_cli_connected_says_what_runs_real(tmp_path: Path, mirror: Mirror, regis
     out = capsys.readouterr().out
     assert out.startswith("weights: fetched ") and "(sha256 verified)" in out
     assert _rows(out) == {"audio": "real", "visual": "demo-random", "lip": "demo-random", "semantic": "real",
-                          "mouth crops": "real", "face crops": "demo-random"}
+                          "sync": "demo-random", "mouth crops": "real", "face crops": "demo-random"}
     assert "`tetrad weights fetch sbi_ffc23` says how" in out
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from tetrad.aggregate.cascade import simulate_cascade
 from tetrad.aggregate.fuse import FusionResult, fuse_logistic, fuse_tuned_weights, fuse_weighted
+from tetrad.aggregate.reduce import REDUCED_COLUMNS
 from tetrad.aggregate.metrics import CI_METRICS, as_float, binary_metrics, bootstrap_ci, per_category, roc_table
 from tetrad.params import AggregateParams
 from tetrad.schemas import LAYER_LABELS, scored
@@ -41,7 +42,7 @@ def build_video_table(manifest: pd.DataFrame, reduced: Mapping[str, pd.DataFrame
     """Left-join each layer's reduced table onto the manifest; every manifest row survives.
 
     Columns: MANIFEST_COLUMNS, then per layer `<layer>_p_fake/_status/_error/_compute_s` (and `_n_units` /
-    `_n_skipped` where the reduced table has them). A video absent from a layer's table gets status "missing" and
+    `_n_skipped` where the reduced table has them, and a video rule's own outputs, e.g. `sync_av_offset`). A video absent from a layer's table gets status "missing" and
     an error naming it. Videos only in a layer table are ignored.
     """
     lacking = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
@@ -51,7 +52,8 @@ def build_video_table(manifest: pd.DataFrame, reduced: Mapping[str, pd.DataFrame
     for layer, table in reduced.items():
         if table["video_id"].duplicated().any():
             raise ValueError(f"layer {layer!r}: reduced table has duplicate video_id rows (reduce first)")
-        fields = [*LAYER_FIELDS, *(f for f in COUNT_FIELDS if f in table.columns)]
+        own = [c for c in table.columns if c not in REDUCED_COLUMNS]  # e.g. SyncNet's av_offset, av_conf
+        fields = [*LAYER_FIELDS, *(f for f in COUNT_FIELDS if f in table.columns), *own]
         cols = {f: f"{layer}_{f}" for f in fields}
         out = out.merge(table[["video_id", *fields]].rename(columns=cols), on="video_id", how="left",
                         validate="many_to_one")

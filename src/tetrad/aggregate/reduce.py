@@ -44,15 +44,44 @@ def _max_face_mean_frame(units: pd.DataFrame) -> pd.DataFrame:
     return out.assign(n_units=units.groupby("video_id").size())
 
 
+# SyncNet: shifts within this many frames (40 ms each) of the delivered alignment count as in sync for the ranking
+# score; lip-sync errors this small are inside broadcast tolerance (ITU-R BT.1359: +45 / -125 ms detectable).
+SYNC_TOLERANCE_FRAMES = 1
+AV_COLUMNS = ["av_offset", "av_min_dist", "av_conf"]
+
+
+@REDUCERS.register("av_offset")
+def _av_offset(units: pd.DataFrame) -> pd.DataFrame:
+    """SyncNet, upstream's video rule: each unit's `vector` holds its distances at audio shifts -S..+S; their
+    mean over the windows gives the AV offset (S - argmin), the min distance and the confidence (median - min).
+    The video logit (fake-positive) is the best mean distance within SYNC_TOLERANCE_FRAMES of shift 0 minus the
+    median: minus the confidence at the alignment the file was delivered with."""
+    out = {}
+    for vid, group in units.groupby("video_id"):
+        mean = np.stack(group["vector"].to_numpy()).astype(np.float64).mean(axis=0)
+        out[vid] = av_sync(mean) | {"n_units": len(group)}
+    frame = pd.DataFrame.from_dict(out, orient="index")
+    return frame.assign(p_fake=expit(frame["logit"]))
+
+
+def av_sync(mean: np.ndarray) -> dict[str, float]:
+    """Offset, min distance, confidence and the sync logit of a mean distance vector (shift 0 at its middle)."""
+    mid, low = len(mean) // 2, int(np.argmin(mean))  # argmin: the first minimum, as torch.min
+    median = float(np.sort(mean)[(len(mean) - 1) // 2])  # torch.median: the lower middle value
+    near = float(mean[max(mid - SYNC_TOLERANCE_FRAMES, 0):mid + SYNC_TOLERANCE_FRAMES + 1].min())
+    return {"av_offset": mid - low, "av_min_dist": float(mean[low]), "av_conf": median - float(mean[low]),
+            "logit": near - median}
+
+
 RULES = tuple(REDUCERS.names())
 
 
 def _usable_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
     """Units that count: status ok (or partial) and carrying the score the rule averages (an ok row without it
     adds nothing)."""
-    needed = "logit" if rule == "mean_logit_sigmoid" else "p_fake"
+    needed = {"mean_logit_sigmoid": "logit", "av_offset": "vector"}.get(rule, "p_fake")
     units = scores[scored(scores["status"]) & scores[needed].notna()]
-    cols = ["video_id", "p_fake", "logit"] + (["frame_idx"] if rule == "max_face_mean_frame" else [])
+    cols = ["video_id", "p_fake", "logit"] + {"max_face_mean_frame": ["frame_idx"], "av_offset": ["vector"]}.get(rule, [])
     return units[cols].astype({"p_fake": "float64", "logit": "float64"})
 
 
@@ -73,7 +102,8 @@ def reduce_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
         raise ValueError("reduce rule 'max_face_mean_frame' needs a 'frame_idx' column in the unit scores")
     ids = pd.Index(sorted(scores["video_id"].unique()), name="video_id")
     units = _usable_units(scores, rule)
-    agg = reducer(units) if len(units) else pd.DataFrame(columns=["p_fake", "logit", "n_units"])
+    empty = ["p_fake", "logit", "n_units"] + (AV_COLUMNS if rule == "av_offset" else [])
+    agg = reducer(units) if len(units) else pd.DataFrame(columns=empty)
     out = agg.reindex(ids)
     out["n_units"] = out["n_units"].fillna(0).astype("int64")
     skipped = scores[scored(scores["status"]) & scores["p_fake"].isna() & scores["logit"].isna()]
@@ -81,7 +111,8 @@ def reduce_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
     # min_count=0: a video whose rows carry no time (e.g. a status-only row) spent 0 s of model time.
     out["compute_s"] = pd.to_numeric(scores["compute_s"]).groupby(scores["video_id"]).sum(min_count=0)
     out["compute_s"] = out["compute_s"].astype("float64")
-    return _attach_status(out, _first_failure(scores), _cut(scores)).reset_index()[REDUCED_COLUMNS]
+    extra = [c for c in agg.columns if c not in REDUCED_COLUMNS]  # a rule's own outputs, e.g. av_offset
+    return _attach_status(out, _first_failure(scores), _cut(scores)).reset_index()[REDUCED_COLUMNS + extra]
 
 
 def _cut(scores: pd.DataFrame) -> pd.Series:

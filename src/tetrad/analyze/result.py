@@ -1,5 +1,5 @@
 """One JSON object per analysed file, in the original plan's schema (`final_verdict`, `confidence`,
-`layers_executed`, `layer_results` keyed `1_audio` .. `4_semantic`, `reasoning`, `processing_time`) plus what a
+`layers_executed`, `layer_results` keyed `1_audio` .. `4_semantic`, and `5_sync` for the fifth layer, `reasoning`, `processing_time`) plus what a
 reader needs to trust it: per-layer units, statuses, detector and weights provenance, the fusion rule and the
 cascade; and the console table. `reasoning` is written from the numbers, never from canned phrases."""
 
@@ -13,11 +13,14 @@ import pandas as pd
 from tabulate import tabulate
 
 from tetrad.aggregate.evaluate import jsonable
+from tetrad.aggregate.reduce import REDUCED_COLUMNS
 from tetrad.analyze.run import Analysis, LayerRun
 from tetrad.schemas import LAYERS, OK, PARTIAL, scored
 
-LAYER_KEYS = {"audio": "1_audio", "visual": "2_visual", "lip": "3_lipsync", "semantic": "4_semantic"}
+LAYER_KEYS = {"audio": "1_audio", "visual": "2_visual", "lip": "3_lipsync", "semantic": "4_semantic",
+              "sync": "5_sync"}
 UNIT_NAMES = {"audio": "windows", "frames": "frames", "faces": "faces", "mouths": "clips"}  # by input kind
+RULE_UNITS = {"av_offset": "windows"}  # where the video rule says otherwise (SyncNet reads mouths, cuts windows)
 NOT_RUN = "not_run"
 
 
@@ -77,8 +80,9 @@ def _layer_block(view: _LayerView, vid: str) -> dict[str, Any]:
     return {
         "layer": info["layer"], "detector": info["detector"], "status": red["status"], "error": red["error"],
         "p_fake": red["p_fake"], "logit": red["logit"], "reduce": info["reduce"],
-        "unit": UNIT_NAMES.get(info["input"]["kind"], "units"), "n_units": int(red["n_units"]),
-        "n_skipped": int(red["n_skipped"]), "compute_s": red["compute_s"],
+        "unit": RULE_UNITS.get(info["reduce"], UNIT_NAMES.get(info["input"]["kind"], "units")),
+        "n_units": int(red["n_units"]), "n_skipped": int(red["n_skipped"]), "compute_s": red["compute_s"],
+        "video_rule": {c: red[c] for c in red.index if c not in REDUCED_COLUMNS},  # e.g. SyncNet's AV offset
         "units": [_unit(u) for u in listed.to_dict("records")],
         "weights": {"provenance": info["weights"], "sha256": info["weights_sha256"],
                     "sources": info["weights_sources"]},
@@ -159,6 +163,10 @@ def _layer_sentence(b: dict[str, Any]) -> str:
         top = max(rated, key=lambda u: u["p_fake"])
         low = min(u["p_fake"] for u in rated)
         text += f" (range {low:.3f}-{top['p_fake']:.3f}, highest {_where(top)})"
+    if "av_offset" in b["video_rule"]:
+        rule = b["video_rule"]
+        text += (f"; AV offset {int(rule['av_offset']):+d} frames ({40 * int(rule['av_offset']):+d} ms), min dist "
+                 f"{rule['av_min_dist']:.3f}, confidence {rule['av_conf']:.3f}")
     if b["status"] == PARTIAL:
         text += f", from what decoded of a file cut short ({b['error']})"
     return text + "."

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -57,7 +56,7 @@ class Unit:
     unit_idx: int
     t_start_s: float
     t_end_s: float
-    data: np.ndarray = field(repr=False)
+    data: Any = field(repr=False)  # an ndarray, or an object whose `shape` the engine batches by (SyncNet)
     frame_idx: int | None = None  # source frame of an image unit, first frame of a clip; None for audio
     cut: str | None = None  # cut from a file that was cut short: its score row is `partial`, with this error
 
@@ -70,9 +69,13 @@ class Detector(nn.Module):
     # The cache columns `count_units` reads besides video_id: light ones only (never pixels or samples), so the
     # detect engine counts a whole cache of millions of rows before its first batch.
     count_columns: ClassVar[tuple[str, ...]] = ("status",)
+    # True when make_units reads the media file again (`rows.attrs["source"]`), as SyncNet does for pictures and
+    # sound of the same frames; its units then exist only where the file does
+    reads_source: ClassVar[bool] = False
 
     def make_units(self, rows: Any) -> list[Unit]:
-        """Cut one video's cache rows (a DataFrame) into scoring units."""
+        """Cut one video's cache rows (a DataFrame) into scoring units. `rows.attrs["source"]` is the media
+        file, for a detector that reads it again (SyncNet decodes its pictures and sound in one pass)."""
         raise NotImplementedError
 
     def count_units(self, rows: Any) -> int:
@@ -90,9 +93,11 @@ class Detector(nn.Module):
         """One logit per unit, fake = positive: P(fake) = sigmoid(logit)."""
         raise NotImplementedError
 
-    def score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(fake-positive logit, upstream's own score or None). Override where upstream ranks by another
-        number than our logit (e.g. AASIST's bona fide logit), so reports can quote both."""
+    def score(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(fake-positive logit, upstream's own score or None[, a (B, K) vector per unit]). Override where
+        upstream ranks by another number than our logit (e.g. AASIST's bona fide logit), so reports can quote
+        both, or where the video rule needs more than one number per unit (SyncNet's distances per shift: the
+        scores table's `vector`)."""
         return self(x), None
 
     @classmethod

@@ -58,7 +58,7 @@ WINDOW = EngineParams().window_shards  # engine.window_shards: shards whose unit
 
 def status_score(video_id: str, detector: str, status: str, error: str | None) -> dict:
     return {"video_id": video_id, "unit_idx": -1, "frame_idx": None, "detector": detector, "logit": None,
-            "p_fake": None, "upstream_score": None, "t_start_s": None, "t_end_s": None, "compute_s": None,
+            "p_fake": None, "upstream_score": None, "vector": None, "t_start_s": None, "t_end_s": None, "compute_s": None,
             "status": status, "error": error}
 
 
@@ -77,6 +77,7 @@ def cut_units(detector: Detector, cache: pd.DataFrame,
         try:
             if needs_video(rows):
                 rows = recut_faces(rows, (sources or {}).get(str(vid)), str(vid))
+            rows.attrs["source"] = (sources or {}).get(str(vid))  # for a detector that reads the media again
             made = detector.make_units(rows)
         except StatusError as exc:
             log.info("%s", exc)
@@ -258,7 +259,7 @@ class Engine:
     device: torch.device
     autocast: torch.dtype | None  # None: plain fp32, exact
     channels_last: bool
-    score: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]  # detector.score, maybe compiled
+    score: Callable[[torch.Tensor], tuple[torch.Tensor, ...]]  # detector.score, maybe compiled
 
     @property
     def pin(self) -> bool:
@@ -297,15 +298,16 @@ def score_batch(detector: str, engine: Engine, batch: Loaded) -> tuple[list[dict
     start = time.perf_counter()
     try:
         with torch.inference_mode(), _autocast(engine):
-            logits, upstream = engine.score(_to_device(engine, batch.x))
+            logits, upstream, *vector = engine.score(_to_device(engine, batch.x))
         logits = logits.float().cpu()
         upstream = upstream.float().cpu().tolist() if upstream is not None else [None] * len(batch.units)
+        vectors = vector[0].float().cpu().tolist() if vector else [None] * len(batch.units)
     except (RuntimeError, ValueError) as exc:
         return _failed(detector, batch.units, f"{type(exc).__name__}: {exc}"), time.perf_counter() - start
     forward_s = time.perf_counter() - start
     per_unit = (batch.prep_s + forward_s) / len(batch.units)
-    return [_unit_row(detector, u, float(lg), up, per_unit)
-            for u, lg, up in zip(batch.units, logits, upstream)], forward_s
+    return [_unit_row(detector, u, float(lg), up, per_unit, vec)
+            for u, lg, up, vec in zip(batch.units, logits, upstream, vectors)], forward_s
 
 
 def _to_device(engine: Engine, x: torch.Tensor) -> torch.Tensor:
@@ -325,9 +327,11 @@ def _failed(detector: str, units: list[Unit], error: str) -> list[dict]:
             for u in units]
 
 
-def _unit_row(detector: str, unit: Unit, logit: float, upstream: float | None, compute_s: float) -> dict:
+def _unit_row(detector: str, unit: Unit, logit: float, upstream: float | None, compute_s: float,
+              vector: list[float] | None = None) -> dict:
     return {"video_id": unit.video_id, "unit_idx": unit.unit_idx, "frame_idx": unit.frame_idx, "detector": detector,
             "logit": logit, "p_fake": float(torch.sigmoid(torch.tensor(logit))), "upstream_score": upstream,
+            "vector": vector,
             "t_start_s": unit.t_start_s, "t_end_s": unit.t_end_s, "compute_s": compute_s,
             "status": schemas.OK if unit.cut is None else schemas.PARTIAL, "error": unit.cut}
 
