@@ -24,6 +24,7 @@ UPSTREAM_AASIST ?= ../upstream/aasist
 UPSTREAM_SBI ?= ../upstream/SelfBlendedImages
 UPSTREAM_LIPFORENSICS ?= ../upstream/LipForensics
 UPSTREAM_RETINAFACE ?= ../upstream/retinaface
+UPSTREAM_SYNCNET ?= ../upstream/syncnet_python
 # RetinaFace's pinned albumentations 1.0.0, kept out of the venv: pip install --no-deps --target DIR albumentations==1.0.0
 UPSTREAM_PYDEPS ?= ../upstream/pydeps
 
@@ -75,6 +76,7 @@ parity: install ## our re-implementations vs upstream code on the same weights/i
 	@test -d "$(UPSTREAM_LIPFORENSICS)/preprocessing" || { echo "need a checkout of ahaliassos/LipForensics@d0bf555 at UPSTREAM_LIPFORENSICS=$(UPSTREAM_LIPFORENSICS)"; exit 1; }
 	@test -f "$(UPSTREAM_RETINAFACE)/retinaface/predict_single.py" || { echo "need a checkout of ternaus/retinaface@b72317d (or pip install --no-deps --target DIR retinaface_pytorch==0.0.8) at UPSTREAM_RETINAFACE=$(UPSTREAM_RETINAFACE)"; exit 1; }
 	@test -f "$(UPSTREAM_PYDEPS)/albumentations/__init__.py" || { echo "need upstream RetinaFace's albumentations 1.0.0 at UPSTREAM_PYDEPS=$(UPSTREAM_PYDEPS): $(BIN)/pip install --no-deps --target $(UPSTREAM_PYDEPS) albumentations==1.0.0"; exit 1; }
+	@test -f "$(UPSTREAM_SYNCNET)/SyncNetInstance.py" || { echo "need a checkout of joonson/syncnet_python@6efbb1c at UPSTREAM_SYNCNET=$(UPSTREAM_SYNCNET)"; exit 1; }
 	$(BIN)/python -m tetrad.parity.aasist --upstream $(UPSTREAM_AASIST) --weights-dir weights \
 	  $$( [ -d "$(WEIGHTS_FROM)" ] && echo --real-dir $(WEIGHTS_FROM) ) --out reports/parity.md
 	$(BIN)/python -m tetrad.parity.sbi --upstream $(UPSTREAM_SBI) --weights-dir weights --out reports/parity.md
@@ -82,6 +84,7 @@ parity: install ## our re-implementations vs upstream code on the same weights/i
 	  --mean-face $(UPSTREAM_LIPFORENSICS)/preprocessing/20words_mean_face.npy --weights-dir weights --out reports/parity.md
 	$(BIN)/python -m tetrad.parity.retinaface --upstream $(UPSTREAM_RETINAFACE) --upstream-deps $(UPSTREAM_PYDEPS) \
 	  --weights-dir weights --out reports/parity.md
+	$(BIN)/python -m tetrad.parity.syncnet --upstream $(UPSTREAM_SYNCNET) --weights-dir weights --out reports/parity.md
 
 clean: ## remove generated data, caches and runs (keeps weights and .venv)
 	rm -rf data/mini data/mini_fakeavceleb data/*/cache data/*/scores data/summary reports/*/ reports/summary.* reports/summary_auc.png \
