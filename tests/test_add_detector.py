@@ -116,7 +116,7 @@ def test_a_toy_fifth_detector_runs_through_detect_and_aggregate(toy_detector, mi
     conf = tmp_path / "conf"
     shutil.copytree(ROOT / "conf", conf)
     (conf / "layer" / "audio" / "toy_energy.yaml").write_text(TOY_CONF)  # the conf file
-    overrides = ["layer/audio=toy_energy", "~layer/visual", "~layer/lip", "~layer/semantic",
+    overrides = ["layer/audio=toy_energy", "~layer/visual", "~layer/lip", "~layer/semantic", "~layer/sync",
                  "extract.kinds=[audio]", "extract.workers=1", f"datasets.mini.root={mini_root}",
                  f"weights.dir={tmp_path / 'weights'}", "mlflow.enabled=false", "aggregate.bootstrap=20"]
     params = load_params(compose_params(tmp_path / "params.yaml", overrides, conf))
@@ -132,4 +132,4 @@ def test_a_toy_fifth_detector_runs_through_detect_and_aggregate(toy_detector, mi
     audio = metrics["layers"]["audio"]
     assert audio["detector"] == "toy_energy" and audio["weights"] == "demo-random" and audio["auc"] is not None
     videos = pd.read_parquet(tmp_path / "reports/mini/videos.parquet").set_index("video_id")
-    assert len(videos) == 28 and videos.loc["faulty/no_audio", "audio_status"] == "no_audio"
+    assert len(videos) == 30 and videos.loc["faulty/no_audio", "audio_status"] == "no_audio"

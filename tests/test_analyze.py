@@ -70,25 +70,26 @@ def test_the_cascade_skips_decoding_and_models_for_files_it_stops(cascade):
     analysis, found, calls, (a, b, no_audio) = cascade
     assert analysis.stopped == {a, b}
     assert calls["extract"] == [(sorted([a, b, no_audio]), ["audio"]), ([no_audio], ["frames", "faces", "mouths"])]
-    assert calls["load"] == ["audio", "visual", "lip", "semantic"]  # each model once for the whole list
+    assert calls["load"] == ["audio", "visual", "lip", "semantic", "sync"]  # each model once for the whole list
     forwarded = {}
     for name, vids in calls["forward"]:
         forwarded.setdefault(name, set()).update(vids)
     assert forwarded["aasist"] == {a, b}  # no_audio has no audio unit
     for name in ("sbi_effb4", "lipforensics_rn18_mstcn", "ufd_clip_vitl14"):
         assert forwarded[name] == {no_audio}, name  # the stopped clips never reach the other models
+    assert "syncnet_v2" not in forwarded  # and the file without sound has nothing to sync
     by_file = {r["file"]: r for r in found}
     for vid in (a, b):
         r = by_file[vid]
         assert r["layers_executed"] == ["audio"] and r["cascade"]["fired"]
-        assert r["cascade"]["skipped"] == ["visual", "lip", "semantic"]
+        assert r["cascade"]["skipped"] == ["visual", "lip", "semantic", "sync"]
         assert r["p_fake"] == r["layer_results"]["1_audio"]["p_fake"]  # the cascade's score: the first layer's
         assert set(r["processing_time"]["decode_s"]) == {"audio"} and set(r["processing_time"]["layers_s"]) == {"audio"}
-        for key in ("2_visual", "3_lipsync", "4_semantic"):
+        for key in ("2_visual", "3_lipsync", "4_semantic", "5_sync"):
             assert r["layer_results"][key]["status"] == "not_run"
             assert r["layer_results"][key]["reason"].startswith("cascade: audio P(fake)")
     r = by_file[no_audio]
-    assert not r["cascade"]["fired"] and r["layers_executed"] == ["audio", "visual", "lip", "semantic"]
+    assert not r["cascade"]["fired"] and r["layers_executed"] == ["audio", "visual", "lip", "semantic", "sync"]
     assert r["layer_results"]["1_audio"]["status"] == "no_audio"
     assert set(r["processing_time"]["decode_s"]) == {"audio", "frames+faces+mouths"}
 
@@ -98,7 +99,7 @@ def test_the_json_has_the_original_schema_and_provenance(cascade):
     for r in found:
         assert {"final_verdict", "confidence", "layers_executed", "layer_results", "reasoning",
                 "processing_time"} <= set(r)
-        assert list(r["layer_results"]) == ["1_audio", "2_visual", "3_lipsync", "4_semantic"]
+        assert list(r["layer_results"]) == ["1_audio", "2_visual", "3_lipsync", "4_semantic", "5_sync"]
         assert r["fusion"]["rule"] == "seed_weights" and r["cascade"]["threshold"] == 0.0
         assert r["tetrad"]["version"] == "0.1.0" and r["tetrad"]["git_sha"]
         json.dumps(r, allow_nan=False)  # plain JSON: no NaN
@@ -122,13 +123,29 @@ def test_the_reasoning_is_made_of_the_numbers(cascade):
     stopped = by_file[a]
     audio = stopped["layer_results"]["1_audio"]
     assert f"P(fake) {audio['p_fake']:.3f} from {audio['n_units']} windows" in stopped["reasoning"]
-    assert "cascade stopped: visual, lip, semantic not decoded or run" in stopped["reasoning"]
+    assert "cascade stopped: visual, lip, semantic, sync not decoded or run" in stopped["reasoning"]
     full = by_file[no_audio]
     assert "audio gave no score, so the cascade could not stop early" in full["reasoning"]
     assert f"Fused P(fake) {full['p_fake']:.3f}" in full["reasoning"]
-    assert "renormalised" in full["reasoning"]  # audio abstains: the other three weights are renormalised
+    assert "renormalised" in full["reasoning"]  # audio and sync abstain: the other weights are renormalised
     table = console_table(found)
     assert len(table.splitlines()) == 2 + len(found) and "skipped" in table
+
+
+def test_the_sync_layer_reports_upstreams_offset_and_its_windows(tiny, mini_root):
+    """Its block carries upstream's AV offset, min distance and confidence (the video rule's own outputs), its
+    reasoning says them, and each 0.2-s window is a unit with its times."""
+    clip = mini_root / "shifted/s1_audio_late5.mp4"
+    analysis = analyze([clip], tiny, AnalyzeOptions(layers=("sync",), cascade=False))
+    (r,) = results(analysis)
+    block = r["layer_results"]["5_sync"]
+    rule = block["video_rule"]
+    assert block["status"] == "ok" and block["unit"] == "windows" and set(rule) == {"av_offset", "av_min_dist",
+                                                                                  "av_conf"}
+    assert -15 <= rule["av_offset"] <= 15 and rule["av_conf"] >= 0
+    assert f"AV offset {int(rule['av_offset']):+d} frames" in r["reasoning"]
+    assert block["n_units"] == 30 - 5 and block["units"][1]["t_start_s"] == pytest.approx(0.04)
+    assert block["units"][1]["t_end_s"] == pytest.approx(0.24)
 
 
 @pytest.fixture(scope="module")

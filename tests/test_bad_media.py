@@ -1,5 +1,5 @@
 """Nothing lost on bad media: the bad-media corpus (tetrad.badmedia: 24 kinds of broken, odd and unreadable files)
-goes through manifest -> extract -> detect (all four layers, tiny variants, demo weights) -> aggregate in-process,
+goes through manifest -> extract -> detect (all five layers, tiny variants, demo weights) -> aggregate in-process,
 and every file is a row of every table, with the status its case allows and a one-line error when not ok."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tetrad.stages import aggregate, detect, extract, manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-KIND_OF = {"audio": "audio", "semantic": "frames", "visual": "faces", "lip": "mouths"}
+KIND_OF = {"audio": "audio", "semantic": "frames", "visual": "faces", "lip": "mouths", "sync": "mouths"}
 
 
 @pytest.fixture(scope="module")

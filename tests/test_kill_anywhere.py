@@ -31,7 +31,7 @@ TIMING = ("compute_s",)  # measured times: the only columns allowed to differ be
 
 def _project(folder: Path, mini_root: Path) -> Path:
     """Eight mini clips (and the faulty files), audio and semantic layers (tiny), four shards of two videos."""
-    overrides = ["~layer/visual", "~layer/lip", "extract.kinds=[audio,frames]", "extract.shard_size=2",
+    overrides = ["~layer/visual", "~layer/lip", "~layer/sync", "extract.kinds=[audio,frames]", "extract.shard_size=2",
                  f"datasets.mini.root={mini_root}", "datasets.mini.limit=10", f"weights.dir={folder / 'weights'}",
                  "mlflow.enabled=false", "aggregate.bootstrap=20", "layer.audio.variant=tiny",
                  "layer.semantic.variant=tiny"]

@@ -61,7 +61,7 @@ def project(tmp_path_factory) -> Path:
     run(["git", "add", "-A"], proj)
     run(["git", "commit", "-qm", "test project"], proj)
     run([tetrad, "demo-weights"], proj)
-    for layer in ("audio", "visual", "lip", "semantic", "face"):
+    for layer in (*LAYERS, "face"):
         (proj / "weights" / layer).mkdir(parents=True, exist_ok=True)
     run(["dvc", "repro"], proj)
     return proj
@@ -75,9 +75,9 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 def test_metrics_hold_layers_fusions_and_cascade(project):
     metrics = json.loads((project / "reports/mini/metrics.json").read_text())
-    assert metrics["dataset"] == "mini" and metrics["n_videos"] == 28
-    assert set(metrics["layers"]) == {"audio", "visual", "lip", "semantic"}
-    assert metrics["layers"]["audio"]["label"] == "audio_label"
+    assert metrics["dataset"] == "mini" and metrics["n_videos"] == 30
+    assert set(metrics["layers"]) == {"audio", "visual", "lip", "semantic", "sync"}
+    assert metrics["layers"]["audio"]["label"] == "audio_label" and metrics["layers"]["sync"]["label"] == "label"
     assert {metrics["layers"][k]["label"] for k in ("visual", "lip", "semantic")} == {"video_label"}
     assert set(metrics["fused"]) == {"seed_weights", "tuned_weights", "logistic"}
     assert {"trigger_rate", "auc", "gpu_time_saved_frac"} <= set(metrics["cascade"])
@@ -85,14 +85,14 @@ def test_metrics_hold_layers_fusions_and_cascade(project):
         assert block["weights"] == "demo-random" and 0.0 < block["coverage"] <= 1.0
         assert block["auc"] is not None
         assert block["statuses"]["partial"] == 1  # faulty/truncated, scored on what decoded
-    assert metrics["layers"]["audio"]["coverage"] == 27 / 28  # all but faulty/no_audio
+    assert metrics["layers"]["audio"]["coverage"] == 29 / 30  # all but faulty/no_audio
     report = (project / "reports/mini/report.md").read_text()
     assert "DEMO-RANDOM" in report and "Protocol: **tetrad**" in report
     assert "crops from retinaface on **DEMO-RANDOM retinaface weights**" in report
     assert metrics["protocol"]["name"] == "tetrad"
     assert "layer.audio.options.windows: 'all' (upstream: 'first')" in metrics["protocol"]["departures"]
     summary = (project / "reports/summary.csv").read_text().splitlines()
-    assert summary[0].startswith("dataset,n_videos") and summary[1].startswith("mini,28")
+    assert summary[0].startswith("dataset,n_videos") and summary[1].startswith("mini,30")
     assert summary[2].startswith("mini_fakeavceleb,24") and len(summary) == 3
 
 
@@ -106,7 +106,7 @@ def test_second_dataset_is_read_by_the_fakeavceleb_adapter(project):
 
 def test_no_manifest_row_is_lost(project):
     videos = pd.read_parquet(project / "reports/mini/videos.parquet").set_index("video_id")
-    assert len(videos) == 28
+    assert len(videos) == 30
     # the cut file is scored on what decoded (44 of 131 frames, 1.76 of 5.24 s), each layer saying so
     assert set(videos.loc["faulty/truncated", [f"{n}_status" for n in LAYERS]]) == {"partial"}
     assert "cut short" in videos.loc["faulty/truncated", "lip_error"]
@@ -123,6 +123,11 @@ def test_no_manifest_row_is_lost(project):
     assert videos.loc["clips/s0_A", "lip_n_units"] == 1 and videos.loc["clips/s0_A", "visual_n_skipped"] == 0
     assert videos.loc["faulty/no_face", "semantic_status"] == "ok"
     assert videos.loc["faulty/truncated", "fused_seed_weights"] >= 0
+    # the sync layer: pictures and sound at once, so either missing stops it; 25 windows of the 30 frames
+    assert videos.loc["faulty/no_audio", "sync_status"] == "no_audio"
+    assert videos.loc["faulty/no_face", "sync_status"] == "no_face"
+    assert videos.loc["clips/s0_A", "sync_n_units"] == 25 and videos.loc["faulty/short", "sync_n_units"] == 10
+    assert videos["sync_av_offset"].dropna().between(-15, 15).all() and videos["sync_av_conf"].notna().sum() == 27
 
 
 def test_second_repro_does_nothing(project):
@@ -297,7 +302,7 @@ def test_analyze_gives_the_pipelines_scores(project, tmp_path):
         vid = r["file"].removeprefix("data/mini/raw/").removesuffix(".mp4")
         batch = videos.loc[vid]
         for layer, key in (("audio", "1_audio"), ("visual", "2_visual"), ("lip", "3_lipsync"),
-                           ("semantic", "4_semantic")):
+                           ("semantic", "4_semantic"), ("sync", "5_sync")):
             block = r["layer_results"][key]
             assert block["status"] == batch[f"{layer}_status"], (vid, layer)
             if block["status"] == "ok":
@@ -389,7 +394,7 @@ def test_engine_ray_on_a_two_node_cluster_gives_the_same_bytes_through_killed_wo
     assert {k.split(":")[0] for k in killed} >= {"_ray_shards", "RayScorer"}, (killed, out[-3000:])
     info = json.loads((copy / "data/mini/scores/lip.json").read_text())
     assert info["engine"]["name"] == "ray" and "2 node(s)" in info["timing"]["cluster"]
-    for kind in KINDS:  # one shard of 28 videos locally, seven of four on the cluster: the same rows in order
+    for kind in KINDS:  # one shard of 30 videos locally, eight of at most four on the cluster: the same rows in order
         local, ray = (read_table(sorted((p / "data/mini/cache" / kind).glob("part-*.parquet")),
                                  AUDIO if kind == "audio" else FRAMES) for p in (project, copy))
         assert len(list((copy / "data/mini/cache" / kind).glob("part-*.parquet"))) == 7

@@ -42,13 +42,27 @@ class Case:
     semantic: frozenset[str] = frozenset({"ok"})
     visual: frozenset[str] = ANY_FACE
     lip: frozenset[str] = LIP
+    sync: frozenset[str] | None = None  # None: what the face track and the sound allow together (sync_allowed)
 
     def expected(self) -> dict[str, frozenset[str]]:
-        return {"audio": self.audio, "semantic": self.semantic, "visual": self.visual, "lip": self.lip}
+        sync = self.sync if self.sync is not None else sync_allowed(self.audio, self.lip)
+        return {"audio": self.audio, "semantic": self.semantic, "visual": self.visual, "lip": self.lip,
+                "sync": sync}
+
+
+def sync_allowed(audio: frozenset[str], lip: frozenset[str]) -> frozenset[str]:
+    """SyncNet reads the mouths cache's face track and the sound of the same frames: it fails as either does, or
+    is too short for one 5-frame window; a file that fails one way everywhere fails that way for it too."""
+    if len(lip) == 1 and lip == audio:
+        return lip
+    allowed = set(lip) | {"too_short"} | (set(audio) - {"ok"})
+    if not audio & {"ok", "partial"}:
+        allowed -= {"ok", "partial"}
+    return frozenset(allowed)
 
 
 def _everywhere(status: str) -> dict[str, frozenset[str]]:
-    return {layer: frozenset({status}) for layer in ("audio", "semantic", "visual", "lip")}
+    return {layer: frozenset({status}) for layer in ("audio", "semantic", "visual", "lip", "sync")}
 
 
 def _audio_only() -> dict[str, frozenset[str]]:

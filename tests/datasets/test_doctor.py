@@ -177,7 +177,7 @@ def test_full_reports_the_mini_benchmarks_truncated_file(mini_root):
     truncated = str((mini_root / "faulty" / "truncated.mp4").resolve())
     assert len(report.undecodable) == 1 and report.undecodable[0].startswith(f"{truncated}: only ")
     assert "truncated or corrupt file" in report.undecodable[0]
-    assert report.probed == report.selected == 28 and report.exit_code == 0
+    assert report.probed == report.selected == 30 and report.exit_code == 0
 
 
 @pytest.fixture()

@@ -184,7 +184,8 @@ def test_video_rule_is_upstreams_offset_and_confidence():
     assert red.loc["a", "av_offset"] == -4 and red.loc["a", "n_units"] == 2
     assert red.loc["a", "av_conf"] == pytest.approx(4.0) and red.loc["a", "av_min_dist"] == pytest.approx(7.0)
     assert red.loc["b", "status"] == "no_face"
-    assert np.isnan(red.loc["b", "av_offset"]) and np.isnan(red.loc["b", "p_fake"])
+    assert pd.isna(red.loc["b", "av_offset"]) and np.isnan(red.loc["b", "p_fake"])
+    assert str(red["av_offset"].dtype) == "Int64"  # whole frames, and NA where there is no score
 
 
 def _haar_rows(path: Path) -> pd.DataFrame:
