@@ -60,7 +60,7 @@ def _av_offset(units: pd.DataFrame) -> pd.DataFrame:
     for vid, group in units.groupby("video_id"):
         mean = np.stack(group["vector"].to_numpy()).astype(np.float64).mean(axis=0)
         out[vid] = av_sync(mean) | {"n_units": len(group)}
-    frame = pd.DataFrame.from_dict(out, orient="index")
+    frame = pd.DataFrame.from_dict(out, orient="index").astype({"av_offset": "Int64"})  # frames; NA: no score
     return frame.assign(p_fake=expit(frame["logit"]))
 
 
@@ -104,6 +104,8 @@ def reduce_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
     units = _usable_units(scores, rule)
     empty = ["p_fake", "logit", "n_units"] + (AV_COLUMNS if rule == "av_offset" else [])
     agg = reducer(units) if len(units) else pd.DataFrame(columns=empty)
+    if rule == "av_offset":
+        agg = agg.astype({"av_offset": "Int64"})
     out = agg.reindex(ids)
     out["n_units"] = out["n_units"].fillna(0).astype("int64")
     skipped = scores[scored(scores["status"]) & scores["p_fake"].isna() & scores["logit"].isna()]

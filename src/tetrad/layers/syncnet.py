@@ -220,6 +220,7 @@ class SyncNetDetector(Detector):
         paper="Out of time: automated lip sync in the wild (ACCV 2016 workshops)",
         input_size=(3, WINDOW, CROP, CROP),
         normalisation="face crops BGR 0-255, not normalised; MFCC of int16 samples, not normalised",
+        upstream_options={"vshift": 15, "crop_scale": 0.4, "smooth": 13, "max_frames": None},
     )
     options_type = SyncOptions
     count_columns = ("status", "frame_idx", "pts_s")
