@@ -127,7 +127,7 @@ def test_no_manifest_row_is_lost(project):
     assert videos.loc["faulty/no_audio", "sync_status"] == "no_audio"
     assert videos.loc["faulty/no_face", "sync_status"] == "no_face"
     assert videos.loc["clips/s0_A", "sync_n_units"] == 25 and videos.loc["faulty/short", "sync_n_units"] == 10
-    assert videos["sync_av_offset"].dropna().between(-15, 15).all() and videos["sync_av_conf"].notna().sum() == 27
+    assert videos["sync_av_offset"].dropna().between(-15, 15).all() and videos["sync_av_conf"].notna().sum() == 28
 
 
 def test_second_repro_does_nothing(project):
@@ -253,7 +253,7 @@ def test_mlflow_ui_shows_named_described_runs_with_headline_metrics(project, mlf
                                                        "max_results": 100})["runs"]
     names = [r["info"]["run_name"] for r in runs]
     expected = json.loads((project / "reports/mini/metrics.json").read_text())  # the sweep's outputs
-    detectors = "+".join(expected["layers"][n]["detector"] for n in ("audio", "visual", "lip", "semantic"))
+    detectors = "+".join(expected["layers"][n]["detector"] for n in ("audio", "visual", "lip", "semantic", "sync"))
     assert f"mini · demo · {detectors}" in names and f"mini_fakeavceleb · demo · {detectors}" in names
     swept = [n for n in names if n.startswith("mini · demo · ") and n != f"mini · demo · {detectors}"]
     assert len(swept) == 1 and swept[0].endswith(f" · {detectors}"), names  # `dvc exp run` adds its name
@@ -397,7 +397,7 @@ def test_engine_ray_on_a_two_node_cluster_gives_the_same_bytes_through_killed_wo
     for kind in KINDS:  # one shard of 30 videos locally, eight of at most four on the cluster: the same rows in order
         local, ray = (read_table(sorted((p / "data/mini/cache" / kind).glob("part-*.parquet")),
                                  AUDIO if kind == "audio" else FRAMES) for p in (project, copy))
-        assert len(list((copy / "data/mini/cache" / kind).glob("part-*.parquet"))) == 7
+        assert len(list((copy / "data/mini/cache" / kind).glob("part-*.parquet"))) == 8
         pd.testing.assert_frame_equal(local, ray, check_exact=True)
     _same_parquet(project / "data/mini/scores", copy / "data/mini/scores", SCORES, ["compute_s"])
     local = pd.read_parquet(project / "reports/mini/videos.parquet")

@@ -163,9 +163,10 @@ class AVWindow:
     first: int  # index of the audio window at shift -vshift
 
     @property
-    def shape(self) -> tuple:
-        """What the detect engine batches by (equal shapes only)."""
-        return (self.frames.shape, self.mfcc.shape)
+    def shape(self) -> tuple[int, ...]:
+        """What the detect engine batches by (equal shapes only): one flat tuple of ints, as an array's shape,
+        so the Ray engine's plan (which carries shapes through Arrow) groups exactly as the local engine."""
+        return (*self.frames.shape, *self.mfcc.shape)
 
 
 def pack(units: list[Unit]) -> torch.Tensor:
