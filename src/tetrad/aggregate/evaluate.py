@@ -42,8 +42,9 @@ def build_video_table(manifest: pd.DataFrame, reduced: Mapping[str, pd.DataFrame
     """Left-join each layer's reduced table onto the manifest; every manifest row survives.
 
     Columns: MANIFEST_COLUMNS, then per layer `<layer>_p_fake/_status/_error/_compute_s` (and `_n_units` /
-    `_n_skipped` where the reduced table has them, and a video rule's own outputs, e.g. `sync_av_offset`). A video absent from a layer's table gets status "missing" and
-    an error naming it. Videos only in a layer table are ignored.
+    `_n_skipped` where the reduced table has them, and a video rule's own outputs, e.g. `sync_av_offset`). A
+    video absent from a layer's table gets status "missing" and an error naming it. Videos only in a layer table
+    are ignored.
     """
     lacking = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
     if lacking:

@@ -81,7 +81,8 @@ def _usable_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
     adds nothing)."""
     needed = {"mean_logit_sigmoid": "logit", "av_offset": "vector"}.get(rule, "p_fake")
     units = scores[scored(scores["status"]) & scores[needed].notna()]
-    cols = ["video_id", "p_fake", "logit"] + {"max_face_mean_frame": ["frame_idx"], "av_offset": ["vector"]}.get(rule, [])
+    own = {"max_face_mean_frame": ["frame_idx"], "av_offset": ["vector"]}.get(rule, [])
+    cols = ["video_id", "p_fake", "logit", *own]
     return units[cols].astype({"p_fake": "float64", "logit": "float64"})
 
 

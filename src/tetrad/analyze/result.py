@@ -1,7 +1,8 @@
 """One JSON object per analysed file, in the original plan's schema (`final_verdict`, `confidence`,
-`layers_executed`, `layer_results` keyed `1_audio` .. `4_semantic`, and `5_sync` for the fifth layer, `reasoning`, `processing_time`) plus what a
-reader needs to trust it: per-layer units, statuses, detector and weights provenance, the fusion rule and the
-cascade; and the console table. `reasoning` is written from the numbers, never from canned phrases."""
+`layers_executed`, `layer_results` keyed `1_audio` .. `4_semantic`, and `5_sync` for the fifth layer,
+`reasoning`, `processing_time`) plus what a reader needs to trust it: per-layer units, statuses, detector and
+weights provenance, the fusion rule and the cascade; and the console table. `reasoning` is written from the
+numbers, never from canned phrases."""
 
 from __future__ import annotations
 

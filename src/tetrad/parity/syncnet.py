@@ -196,7 +196,7 @@ def render(checkout: Path, files: list[FileCheck], rows: list[Row], calls: list[
              "benchmark's `shifted/` clips, each with a drifting face box over the picture's centre as its track. "
              "Columns: max |ours - upstream| of what each network sees and gives, over every window and shift.", "",
              "| weights | clip | windows | MFCC windows | frame windows | audio embed | video embed | distances "
-             "| min dist | confidence | AV offset ours / upstream | ok |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| min dist | confidence | AV offset ours / upstream | ok |", "|" + "---|" * 12]
     for r in rows:
         lines.append(f"| {r.weights} | {r.clip} | {r.windows} | {r.mfcc:.2e} | {r.frames:.2e} | {r.audio_embed:.2e} "
                      f"| {r.video_embed:.2e} | {r.dists:.2e} | {r.min_dist:.2e} | {r.conf:.2e} "

@@ -58,8 +58,8 @@ WINDOW = EngineParams().window_shards  # engine.window_shards: shards whose unit
 
 def status_score(video_id: str, detector: str, status: str, error: str | None) -> dict:
     return {"video_id": video_id, "unit_idx": -1, "frame_idx": None, "detector": detector, "logit": None,
-            "p_fake": None, "upstream_score": None, "vector": None, "t_start_s": None, "t_end_s": None, "compute_s": None,
-            "status": status, "error": error}
+            "p_fake": None, "upstream_score": None, "vector": None, "t_start_s": None, "t_end_s": None,
+            "compute_s": None, "status": status, "error": error}
 
 
 def cut_units(detector: Detector, cache: pd.DataFrame,
