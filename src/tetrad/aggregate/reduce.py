@@ -60,7 +60,7 @@ def _av_offset(units: pd.DataFrame) -> pd.DataFrame:
     for vid, group in units.groupby("video_id"):
         mean = np.stack(group["vector"].to_numpy()).astype(np.float64).mean(axis=0)
         out[vid] = av_sync(mean) | {"n_units": len(group)}
-    frame = pd.DataFrame.from_dict(out, orient="index").astype({"av_offset": "Int64"})  # frames; NA: no score
+    frame = pd.DataFrame.from_dict(out, orient="index")
     return frame.assign(p_fake=expit(frame["logit"]))
 
 
@@ -105,7 +105,7 @@ def reduce_units(scores: pd.DataFrame, rule: str) -> pd.DataFrame:
     units = _usable_units(scores, rule)
     empty = ["p_fake", "logit", "n_units"] + (AV_COLUMNS if rule == "av_offset" else [])
     agg = reducer(units) if len(units) else pd.DataFrame(columns=empty)
-    if rule == "av_offset":
+    if rule == "av_offset":  # whole frames, NA where a video has no score (one cast, found or empty)
         agg = agg.astype({"av_offset": "Int64"})
     out = agg.reindex(ids)
     out["n_units"] = out["n_units"].fillna(0).astype("int64")

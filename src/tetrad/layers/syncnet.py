@@ -399,12 +399,16 @@ def read_av(vid: str, source: str | None, plan: FramePlan, options: SyncOptions)
     return crops[:int(np.argmin(filled)) if not filled.all() else len(crops)], decoded.audio
 
 
+def pcm16(wave: np.ndarray) -> np.ndarray:
+    """Float samples as the 16-bit integers upstream's ffmpeg writes (rounded, clipped), the scale its MFCC sees."""
+    return np.clip(np.rint(wave.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
 def mfcc(wave: np.ndarray) -> np.ndarray:
     """(13, T) MFCC at 100 Hz of the 16-bit samples upstream's ffmpeg writes (python_speech_features)."""
     import python_speech_features
 
-    pcm = np.clip(np.rint(wave.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
-    return python_speech_features.mfcc(pcm, SAMPLE_RATE).T.astype(np.float32)
+    return python_speech_features.mfcc(pcm16(wave), SAMPLE_RATE).T.astype(np.float32)
 
 
 def av_windows(vid: str, crops: np.ndarray, cc: np.ndarray, n_samples: int, plan: FramePlan,

@@ -36,7 +36,7 @@ import torch
 
 from tetrad.aggregate.reduce import reduce_units
 from tetrad.layers import create_detector
-from tetrad.layers.syncnet import SyncNetDetector, frame_plan, read_av, unpack
+from tetrad.layers.syncnet import SyncNetDetector, frame_plan, pcm16, read_av, unpack
 from tetrad.parity.common import (FileCheck, check_files, files_lines, isolated_import, load_patch, max_abs, publish,
                                   quiet, upstream_commit)
 
@@ -146,8 +146,7 @@ def compare(up: ModuleType, label: str, checkpoint: Path, variant: str, clip: Pa
     rows = track_rows(clip)
     a = ours(detector, rows)
     crops, wave = read_av(clip.stem, str(clip), frame_plan(clip.stem, rows, None), detector.options)
-    pcm = np.clip(np.rint(wave.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
-    b, calls = upstream(up, checkpoint, crops, pcm, detector.options.vshift, tmp)
+    b, calls = upstream(up, checkpoint, crops, pcm16(wave), detector.options.vshift, tmp)
     diff = {k: max_abs(a[k], b[k]) for k in ("mfcc", "frames", "audio_embed", "video_embed", "dists")}
     return Row(label, clip.name, len(a["dists"]), diff["mfcc"], diff["frames"], diff["audio_embed"],
                diff["video_embed"], diff["dists"], abs(a["min_dist"] - b["min_dist"]), abs(a["conf"] - b["conf"]),
